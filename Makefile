@@ -1,0 +1,38 @@
+# ganland: `make demo` and `make test` each do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup demo test bench clean data
+
+# Virtual environment with pinned dependencies (constraints.txt). Re-run when the pins change.
+$(BIN)/ganland: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip -c constraints.txt || true
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	@touch $@
+
+# Fashion-MNIST from Debian's package when we are root with apt; otherwise ganland downloads
+# it on first use (or say where it is with --set data.root=DIR).
+data:
+	@if [ -d $(FMNIST) ]; then echo "Fashion-MNIST: $(FMNIST)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) \
+	    || echo "apt could not install dataset-fashion-mnist; ganland will try to download it"; \
+	else echo "Not root or no apt: ganland will download Fashion-MNIST to ~/.cache/ganland on first use"; fi
+
+setup: $(BIN)/ganland data
+
+# Main job: train the default recipe for about 5 minutes and print where its samples are.
+demo: setup
+	$(BIN)/ganland train fashion-dcgan --minutes 5 --out runs/demo
+
+test: $(BIN)/ganland
+	$(BIN)/python -m pytest tests
+
+bench: setup
+	@for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache
