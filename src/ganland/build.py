@@ -1,0 +1,138 @@
+"""Turn a checked Config into components: datasets, models, loss, optimizers.
+
+Component-specific settings (`data.options`, `model.options`) are checked here against the
+signature of the component's builder: unknown names fail with a close match, values are
+type-checked with the same rules as the rest of the configuration.
+"""
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .config import Config, OptimizerConfig, check_value
+from .data import DATASETS
+from .errors import ConfigError
+from .losses import LOSSES, AdversarialLoss
+from .models import MODELS
+from .models.layers import apply_spectral_norm
+from .registry import Registry, close_match_hint
+
+
+def call_with_options(fn: Callable, fixed: dict, options: dict, where: str) -> Any:
+    """fn(**fixed, **options) after checking every option name and type against fn's signature."""
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
+    settable = [n for n in sig.parameters if n not in fixed]
+    kwargs = dict(fixed)
+    for key, value in (options or {}).items():
+        if key not in settable:
+            raise ConfigError(
+                f"unknown option {where}.{key}; valid options: {', '.join(settable) or 'none'}."
+                + close_match_hint(key, settable)
+            )
+        kwargs[key] = check_value(value, hints.get(key, Any), f"{where}.{key}")
+    return fn(**kwargs)
+
+
+def option_defaults(fn: Callable, skip: tuple[str, ...]) -> dict:
+    """The settable options of a builder and their defaults (for `ganland models`/`datasets`)."""
+    return {n: p.default for n, p in inspect.signature(fn).parameters.items()
+            if n not in skip and p.default is not inspect.Parameter.empty}
+
+
+def build_dataset(cfg: Config, split: str = "train"):
+    """The configured dataset's `split` ("train" or "test")."""
+    fn = DATASETS.get(cfg.data.name)
+    params = inspect.signature(fn).parameters
+    fixed: dict = {"split": split}
+    # Common settings go to builders that take them; setting one a builder ignores is an error.
+    for key in ("root", "download", "image_size"):
+        value = getattr(cfg.data, key)
+        if key in params:
+            fixed[key] = value
+        elif value is not None and key != "download":
+            raise ConfigError(f"data.{key} does not apply to dataset {cfg.data.name!r}; remove it")
+    return call_with_options(fn, fixed, cfg.data.options, "data.options")
+
+
+def build_models(cfg: Config, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for samples of `shape`; conditional on `n_classes` when model.conditional is set."""
+    if cfg.model.conditional and n_classes < 2:
+        raise ConfigError(
+            f"model.conditional is true but dataset {cfg.data.name!r} has no class labels; "
+            "set model.conditional=false or use a labelled dataset (mnist, fashion-mnist, cifar10, "
+            "an image-folder with class sub-folders)"
+        )
+    fn = MODELS.get(cfg.model.name)
+    fixed = {"shape": tuple(shape), "z_dim": cfg.model.z_dim, "n_classes": n_classes if cfg.model.conditional else 0}
+    G, D = call_with_options(fn, fixed, cfg.model.options, "model.options")
+    if cfg.model.spectral_norm:
+        apply_spectral_norm(D)
+    return G, D
+
+
+def build_loss(cfg: Config) -> AdversarialLoss:
+    return LOSSES.get(cfg.loss.name)
+
+
+OPTIMIZERS: Registry = Registry("optimizer")
+
+
+@OPTIMIZERS.register("adam")
+def _adam(params, o: OptimizerConfig, fast: bool):
+    """Adam (Kingma & Ba 2015) with coupled L2 weight decay (as Chainer's WeightDecay hook)."""
+    return torch.optim.Adam(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay, foreach=fast)
+
+
+@OPTIMIZERS.register("sgd")
+def _sgd(params, o: OptimizerConfig, fast: bool):
+    """Plain stochastic gradient descent (seed 002), optional momentum."""
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, foreach=fast)
+
+
+@OPTIMIZERS.register("rmsprop")
+def _rmsprop(params, o: OptimizerConfig, fast: bool):
+    """RMSprop (WGAN's choice), optional momentum."""
+    return torch.optim.RMSprop(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, foreach=fast)
+
+
+def build_optimizer(module: nn.Module, o: OptimizerConfig, fast: bool = True) -> torch.optim.Optimizer:
+    return OPTIMIZERS.get(o.name)(module.parameters(), o, fast)
+
+
+@dataclass
+class Checked:
+    """What `check_config` found out while validating (reused by the trainer)."""
+
+    shape: tuple[int, ...]
+    n_classes: int
+
+
+def check_config(cfg: Config, dataset=None) -> Checked:
+    """Validate the combination of components without training (used by --dry-run and train).
+
+    Builds the models on the CPU (they are small) so every option is checked for real.
+    """
+    train = dataset if dataset is not None else build_dataset(cfg, "train")
+    loss = build_loss(cfg)
+    G, D = build_models(cfg, train.shape, train.n_classes)
+    for net in ("G", "D"):
+        OPTIMIZERS.get(getattr(cfg.optim, net).name)
+    if cfg.loss.name == "wasserstein" and cfg.loss.gp_weight == 0 and cfg.optim.D.weight_clip is None \
+            and not cfg.model.spectral_norm:
+        raise ConfigError(
+            "loss wasserstein needs a Lipschitz constraint on D: set optim.D.weight_clip=0.01 (WGAN), "
+            "loss.gp_weight=10 (WGAN-GP) or model.spectral_norm=true"
+        )
+    if cfg.loss.gp_weight > 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        raise ConfigError(
+            "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "
+            "norm mixes samples. Set model.options.d_batch_norm=false (dcgan) or use another model."
+        )
+    del loss, G, D
+    return Checked(tuple(train.shape), train.n_classes)

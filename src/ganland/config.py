@@ -1,0 +1,351 @@
+"""Run configuration: nested dataclasses, YAML recipes and dotted overrides, strictly checked.
+
+Every hyperparameter has exactly one typed default here, with a comment giving its unit and
+what `None` or 0 means. Unknown keys and wrong types fail with the key's dotted name and a
+close match (`ConfigError`). Component-specific settings (a dataset's or a model family's own
+keyword arguments) live in `options` mappings and are checked against the component's
+signature when the run is built (`ganland.build.check_config`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from .errors import ConfigError
+from .registry import close_match_hint
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"  # dataset name (`ganland datasets` lists them)
+    root: Optional[str] = None  # folder holding the dataset's files; None = the standard places
+    download: bool = True  # fetch the official files into ~/.cache/ganland when none are found
+    image_size: Optional[int] = None  # image side in pixels; None = the dataset's native size
+    options: dict = field(default_factory=dict)  # the dataset's own keyword arguments
+
+
+@dataclass
+class ModelConfig:
+    name: str = "dcgan"  # model family (`ganland models` lists them)
+    z_dim: int = 100  # length of the noise vector z
+    z_prior: str = "normal"  # "normal": z ~ N(0, I); "uniform": z ~ U(-1, 1)
+    conditional: bool = False  # feed class labels to G and D (needs a labelled dataset)
+    spectral_norm: bool = False  # spectral normalisation of every weight in D
+    options: dict = field(default_factory=dict)  # the family's own keyword arguments (widths...)
+
+
+@dataclass
+class LossConfig:
+    name: str = "non-saturating"  # adversarial loss pair (`ganland losses` lists them)
+    gp_weight: float = 0.0  # gradient penalty lambda on real/fake interpolates (WGAN-GP: 10); 0 = off
+    gp_target: float = 1.0  # gradient norm the penalty pulls towards (1 in WGAN-GP)
+    r1_weight: float = 0.0  # R1 penalty gamma on real data, gamma/2 * |grad D(x)|^2; 0 = off
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"  # "adam", "sgd" or "rmsprop"
+    lr: float = 2e-4  # learning rate (step size)
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam's (beta1, beta2); ignored by sgd/rmsprop
+    momentum: float = 0.0  # sgd/rmsprop momentum; 0 = none
+    weight_decay: float = 0.0  # L2 coefficient added to the gradient before the update; 0 = none
+    grad_clip: Optional[float] = None  # largest gradient norm allowed; None = no clipping
+    grad_clip_per_tensor: bool = False  # clip each parameter tensor's norm on its own (seed 002)
+    weight_clip: Optional[float] = None  # clamp every parameter into [-c, c] after each step; None = off
+
+
+def _adam_d() -> OptimizerConfig:
+    return OptimizerConfig()
+
+
+@dataclass
+class OptimConfig:
+    G: OptimizerConfig = field(default_factory=OptimizerConfig)  # generator's optimizer
+    D: OptimizerConfig = field(default_factory=_adam_d)  # discriminator's optimizer
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64  # samples per batch, real and fake alike
+    n_critic: int = 1  # discriminator steps per generator step
+    steps: Optional[int] = None  # generator steps to train; None = no step limit
+    epochs: Optional[float] = None  # passes over the training data by D; None = no epoch limit
+    minutes: Optional[float] = None  # wall-clock limit in minutes; None = no time limit
+    seed: int = 0  # seeds every random stream (noise, data order, init); same seed = same run on CPU
+    device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps"
+    ema: Optional[float] = None  # decay of an exponential moving average of G, e.g. 0.999; None = off
+    log_every: int = 50  # generator steps per stats.jsonl line (losses are means over those steps)
+    sample_every: int = 500  # generator steps between sample pictures; 0 = only at the end
+    checkpoint_every: int = 1000  # generator steps between checkpoints; 0 = only at the end
+    checkpoint_minutes: float = 10.0  # also checkpoint after this many minutes without one; 0 = off
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk (older ones are deleted)
+    heldout_batches: int = 10  # test-split batches scored by D at each epoch's end; 0 = skip
+    progress: bool = True  # show a progress bar with live losses and ETA
+
+
+@dataclass
+class Config:
+    recipe: Optional[str] = None  # name of the recipe this run started from (informational)
+    description: str = ""  # one line shown by `ganland recipes`
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML with floats the way people write them (PyYAML reads "2e-4" as a string otherwise).
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def yaml_load(text: str, source: str = "<string>") -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict conversion of plain mappings to the dataclasses above.
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples -> lists, recursively, so the result is plain YAML."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(type_name(a) for a in args) + " or null"
+    if origin in (tuple, list):
+        args = typing.get_args(tp)
+        inner = ", ".join(type_name(a) for a in args if a is not Ellipsis)
+        return f"list of {inner}" if origin is list or Ellipsis in args else f"list of {len(args)} {inner}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_value(value: Any, tp: Any, key: str) -> Any:
+    """`value` converted to type `tp`, or a ConfigError naming `key`. Accepts int for float,
+    integral floats for int, and lists for tuples; nothing else is coerced."""
+    if tp is Any or tp is inspect.Parameter.empty:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return check_value(value, a, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
+    if origin in (tuple, list):
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
+        if origin is tuple and args and Ellipsis not in args:
+            if len(value) != len(args):
+                raise ConfigError(f"{key}: expected {type_name(tp)}, got {len(value)} values {value!r}")
+            return tuple(check_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        inner = args[0] if args else Any
+        out = [check_value(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build dataclass `cls` from a mapping, checking every key and type."""
+    where = prefix.rstrip(".") or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(
+                f"unknown key {prefix}{key!r} in {where}; valid keys: {', '.join(names)}."
+                + close_match_hint(key, names)
+            )
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = from_dict(tp, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = check_value(value, tp, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    """tree[a][b][c] = value for dotted = "a.b.c", creating mappings on the way."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(f"override {dotted!r}: empty key part; write e.g. optim.D.lr=1e-4")
+    node = tree
+    for k in keys[:-1]:
+        child = node.get(k)
+        if child is None:
+            child = node[k] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted!r}: {k!r} holds a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """"optim.D.lr=1e-4" -> ("optim.D.lr", 1e-4); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.batch_size=128")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml_load(raw, f"override {key.strip()}") if raw.strip() else ""
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+
+
+def read_recipe(name_or_path: str) -> tuple[dict, str | None]:
+    """The raw mapping of a recipe name or a YAML file path, and the recipe name (or None)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} not found")
+        tree, name = yaml_load(path.read_text(), str(path)), None
+    else:
+        path = RECIPE_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            names = recipe_names()
+            raise ConfigError(
+                f"unknown recipe {name_or_path!r}; recipes: {', '.join(names)} "
+                f"(or give a path to a YAML file)." + close_match_hint(name_or_path, names)
+            )
+        tree, name = yaml_load(path.read_text(), str(path)), name_or_path
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return tree, name
+
+
+def load_config(recipe: str | dict | None = None, overrides: dict | list[str] | None = None) -> Config:
+    """Resolve a recipe name, YAML path or mapping, plus overrides, into a checked Config.
+
+    overrides: {"optim.D.lr": 1e-4, ...} or ["optim.D.lr=1e-4", ...].
+    """
+    if recipe is None:
+        tree, name = {}, None
+    elif isinstance(recipe, dict):
+        tree, name = _plain(recipe), recipe.get("recipe")
+    else:
+        tree, name = read_recipe(recipe)
+    if name is not None:
+        tree.setdefault("recipe", name)
+    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or [])
+    for key, value in items:
+        set_dotted(tree, key, value)
+    cfg = from_dict(Config, tree)
+    check_ranges(cfg)
+    return cfg
+
+
+def check_ranges(cfg: Config) -> None:
+    """Value checks that do not need the components (those live in ganland.build)."""
+    t = cfg.train
+    positive = {
+        "train.batch_size": t.batch_size, "train.n_critic": t.n_critic, "model.z_dim": cfg.model.z_dim,
+        "train.log_every": t.log_every, "train.keep_checkpoints": t.keep_checkpoints,
+    }
+    for key, v in positive.items():
+        if v < 1:
+            raise ConfigError(f"{key} must be at least 1, got {v}")
+    for key, v in {"train.steps": t.steps, "train.epochs": t.epochs, "train.minutes": t.minutes,
+                   "data.image_size": cfg.data.image_size}.items():
+        if v is not None and v <= 0:
+            raise ConfigError(f"{key} must be positive (or null for no limit), got {v}")
+    for key, v in {"train.sample_every": t.sample_every, "train.checkpoint_every": t.checkpoint_every,
+                   "train.checkpoint_minutes": t.checkpoint_minutes, "train.heldout_batches": t.heldout_batches,
+                   "loss.gp_weight": cfg.loss.gp_weight, "loss.r1_weight": cfg.loss.r1_weight}.items():
+        if v < 0:
+            raise ConfigError(f"{key} must be 0 or more, got {v}")
+    if t.ema is not None and not 0.0 < t.ema < 1.0:
+        raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
+    if cfg.model.z_prior not in ("normal", "uniform"):
+        raise ConfigError(
+            f"model.z_prior must be 'normal' or 'uniform', got {cfg.model.z_prior!r}."
+            + close_match_hint(cfg.model.z_prior, ["normal", "uniform"])
+        )
+    for net in ("G", "D"):
+        o: OptimizerConfig = getattr(cfg.optim, net)
+        if o.lr <= 0:
+            raise ConfigError(f"optim.{net}.lr must be positive, got {o.lr}")
+        for key in ("grad_clip", "weight_clip"):
+            v = getattr(o, key)
+            if v is not None and v <= 0:
+                raise ConfigError(f"optim.{net}.{key} must be positive (or null for off), got {v}")
+        if o.weight_decay < 0 or o.momentum < 0:
+            raise ConfigError(f"optim.{net}: weight_decay and momentum must be 0 or more")
+        if not all(0.0 <= b < 1.0 for b in o.betas):
+            raise ConfigError(f"optim.{net}.betas must lie in [0, 1), got {list(o.betas)}")

@@ -1,0 +1,79 @@
+"""Multilayer perceptrons for vector data: the 1-D normal (seed 003), sine signals (seed 002),
+2-D mixtures (PacGAN's toy setups)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from . import MODELS
+from .layers import LabelMLP, activation, initialise, need_labels
+
+
+def _stack(widths: list[int], act: str, batch_norm: bool) -> tuple[list[nn.Module], int]:
+    layers: list[nn.Module] = []
+    for w_in, w_out in zip(widths[:-1], widths[1:]):
+        layers.append(nn.Linear(w_in, w_out))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(w_out))
+        layers.append(activation(act))
+    return layers, widths[-1]
+
+
+class MLPGenerator(nn.Module):
+    """z (N, z_dim) [+ labels (N,)] -> x (N, out_dim)."""
+
+    def __init__(self, z_dim, out_dim, hidden, act, out_act, batch_norm, n_classes=0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.label_net = LabelMLP(n_classes) if n_classes else None
+        w_in = z_dim + (self.label_net.out_features if n_classes else 0)
+        layers, w = _stack([w_in, *hidden], act, batch_norm)
+        self.net = nn.Sequential(*layers, nn.Linear(w, out_dim), activation(out_act))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        need_labels(c, self.n_classes, "G")
+        if self.label_net is not None:
+            z = torch.cat([z, self.label_net(c)], dim=1)  # (N, z_dim + 64)
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """x (N, in_dim) [+ labels (N,)] -> logits (N,)."""
+
+    def __init__(self, in_dim, hidden, act, n_classes=0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.label_net = LabelMLP(n_classes) if n_classes else None
+        w_in = in_dim + (self.label_net.out_features if n_classes else 0)
+        layers, w = _stack([w_in, *hidden], act, batch_norm=False)
+        self.net = nn.Sequential(*layers, nn.Linear(w, 1))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        need_labels(c, self.n_classes, "D")
+        if self.label_net is not None:
+            x = torch.cat([x, self.label_net(c)], dim=1)
+        return self.net(x).squeeze(1)  # (N,)
+
+
+@MODELS.register("mlp")
+def build_mlp(
+    shape: tuple[int, ...],
+    z_dim: int,
+    n_classes: int = 0,
+    g_hidden: tuple[int, ...] = (64, 64),  # widths of G's hidden layers (seed 003: 64, 64)
+    d_hidden: tuple[int, ...] = (32,),  # widths of D's hidden layers (seed 003: 32)
+    g_act: str = "relu",  # G's hidden activation
+    d_act: str = "relu",  # D's hidden activation (seed 002: leaky_relu)
+    g_out: str = "identity",  # G's output activation: "identity" for unbounded data, "tanh" for [-1, 1]
+    g_batch_norm: bool = False,  # batch norm after G's hidden linear layers (PacGAN's G)
+    init: str = "default",  # "default" (PyTorch), "seed002-uniform" or "dcgan"
+):
+    """MLP G and D for vector data (N, D); labels enter through seed 003's condition sub-network."""
+    if len(shape) != 1:
+        raise ConfigError(f"model mlp needs vector data (N, D); this dataset gives samples of shape {shape}. "
+                          "Use model.name=dcgan for images.")
+    (dim,) = shape
+    G = MLPGenerator(z_dim, dim, list(g_hidden), g_act, g_out, g_batch_norm, n_classes)
+    D = MLPDiscriminator(dim, list(d_hidden), d_act, n_classes)
+    return initialise(G, init), initialise(D, init)

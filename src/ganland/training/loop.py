@@ -1,0 +1,555 @@
+"""The training loop: owns devices, optimizers, EMA, schedules, logging, pictures, checkpoints.
+
+A run folder holds:
+  config.yaml          the fully resolved configuration
+  stats.jsonl          one JSON line per `train.log_every` steps and one per finished epoch
+  samples/             fixed-noise pictures (step_XXXXXXXXX.png and latest.png)
+  checkpoints/         step_XXXXXXXXX.pt, each carrying its own config (newest `keep` kept)
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..build import build_dataset, build_loss, build_models, build_optimizer, check_config
+from ..config import Config, load_config, yaml_load
+from ..data import to_uint8
+from ..errors import CheckpointError, ConfigError
+from ..viz import PLOTS
+from .checkpoint import latest_checkpoint, save_checkpoint
+from .step import StepSettings, d_step, g_step
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> cuda, then mps, then cpu; anything else must be available as asked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is cuda but no CUDA GPU is available here; use train.device=auto or cpu")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("train.device is mps but MPS is not available here; use train.device=auto or cpu")
+    return dev
+
+
+def sample_z(n: int, z_dim: int, prior: str, generator: torch.Generator, device) -> torch.Tensor:
+    """Noise (n, z_dim): N(0, I) for prior "normal", U(-1, 1) for "uniform"."""
+    if prior == "uniform":
+        return torch.rand(n, z_dim, generator=generator, device=device).mul_(2).sub_(1)
+    return torch.randn(n, z_dim, generator=generator, device=device)
+
+
+class RealBatches:
+    """Endless real batches. Finite data: a fresh permutation per epoch, last partial batch
+    dropped. Toy samplers: fresh draws, `epoch_size` samples counting as one epoch."""
+
+    def __init__(self, dataset, batch_size: int, generator: torch.Generator, device: torch.device):
+        self.data, self.bs, self.gen, self.device = dataset, batch_size, generator, device
+        if dataset.finite:
+            if len(dataset) < batch_size:
+                raise ConfigError(f"dataset {dataset.name!r} holds {len(dataset)} training samples, fewer than "
+                                  f"train.batch_size={batch_size}; lower the batch size")
+            self.x = dataset.x.to(device)
+            self.y = dataset.y.to(device) if dataset.y is not None else None
+        self.per_epoch = max(1, len(dataset) // batch_size)
+        self.pos = 0  # batches taken in the current epoch
+        self.perm: Optional[torch.Tensor] = None
+
+    def next(self) -> tuple[torch.Tensor, Optional[torch.Tensor], bool]:
+        """(x (B, *shape) in model range, labels (B,) or None, whether this batch ends an epoch)."""
+        if self.data.finite:
+            if self.perm is None:
+                self.perm = torch.randperm(len(self.data), generator=self.gen)
+            idx = self.perm[self.pos * self.bs:(self.pos + 1) * self.bs].to(self.device)
+            x, y = self.data.get(idx) if self.device.type == "cpu" else self._get_on_device(idx)
+        else:
+            x, y = self.data.draw(self.bs, self.gen).to(self.device, non_blocking=True), None
+        self.pos += 1
+        end = self.pos == self.per_epoch
+        if end:
+            self.pos, self.perm = 0, None
+        return x, y, end
+
+    def _get_on_device(self, idx):
+        from ..data import to_model_range
+
+        x = self.x[idx]
+        x = to_model_range(x) if x.dtype == torch.uint8 else x.float()
+        return x, (self.y[idx] if self.y is not None else None)
+
+    def state_dict(self) -> dict:
+        return {"pos": self.pos, "perm": self.perm, "gen": self.gen.get_state()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.pos, self.perm = int(s["pos"]), s["perm"]
+        self.gen.set_state(s["gen"])
+
+
+@dataclass
+class RunResult:
+    """What a finished training run left behind."""
+
+    run_dir: Path
+    step: int
+    epoch: float
+    seconds: float
+    samples: Optional[Path]
+    checkpoint: Optional[Path]
+    last_stats: dict = field(default_factory=dict)
+
+
+class _Means:
+    """Running sums of detached scalar tensors; read (one host sync) only when asked."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def read(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        vals = torch.stack([self.sums[k].float().cpu() for k in keys]).tolist()
+        out = {k: v / self.counts[k] for k, v in zip(keys, vals)}
+        self.sums, self.counts = {}, {}
+        return out
+
+    def state_dict(self) -> dict:
+        return {"sums": {k: v.cpu() for k, v in self.sums.items()}, "counts": dict(self.counts)}
+
+    def load_state_dict(self, s: dict, device) -> None:
+        self.sums = {k: v.to(device) for k, v in s["sums"].items()}
+        self.counts = dict(s["counts"])
+
+
+class _Progress:
+    """tqdm bar over steps, or over seconds when the run is limited by time only."""
+
+    def __init__(self, enabled: bool, steps_total: Optional[int], seconds_total: Optional[float], start_step: int,
+                 start_seconds: float):
+        self.bar = None
+        self.by_time = steps_total is None and seconds_total is not None
+        if not enabled:
+            return
+        from tqdm.auto import tqdm
+
+        if self.by_time:
+            self.bar = tqdm(total=round(seconds_total), initial=round(start_seconds), unit="s", dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}s [{elapsed}<{remaining}{postfix}]")
+        else:
+            self.bar = tqdm(total=steps_total, initial=start_step, unit="step", dynamic_ncols=True)
+        self.last_seconds = start_seconds
+
+    def update(self, seconds: float) -> None:
+        if self.bar is None:
+            return
+        if self.by_time:
+            n = round(seconds) - self.bar.n
+            if n > 0:
+                self.bar.update(min(n, self.bar.total - self.bar.n))
+        else:
+            self.bar.update(1)
+
+    def postfix(self, values: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+    }
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    py = s["python"]
+    random.setstate((py[-2], tuple(py[:-2]), py[-1]))
+    n = s["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+
+
+class Trainer:
+    """Trains one configured GAN into a run folder. `Trainer(cfg, run_dir).fit()`."""
+
+    def __init__(self, cfg: Config, run_dir: Path, resume: Optional[dict] = None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        t = cfg.train
+        self.device = resolve_device(t.device)
+        # Global seeds first: model initialisation draws from the global generators.
+        torch.manual_seed(t.seed)
+        random.seed(t.seed)
+        np.random.seed(t.seed % 2**32)
+
+        self.train_set = build_dataset(cfg, "train")
+        self.test_set = build_dataset(cfg, "test")
+        checked = check_config(cfg, self.train_set)
+        self.n_classes = checked.n_classes if cfg.model.conditional else 0
+        self.G, self.D = build_models(cfg, checked.shape, checked.n_classes)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema else None
+        self.opt_G = build_optimizer(self.G, cfg.optim.G)
+        self.opt_D = build_optimizer(self.D, cfg.optim.D)
+        self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
+                                     cfg.loss.gp_target, cfg.loss.r1_weight)
+
+        # Random streams: noise and penalties on the device; data order on the CPU.
+        self.gen = torch.Generator(self.device).manual_seed(t.seed)
+        self.batches = RealBatches(self.train_set, t.batch_size, torch.Generator().manual_seed(t.seed + 1), self.device)
+        self.train_labels = self.batches.y if (self.n_classes and self.batches.data.finite) else None
+
+        # What the pictures show: fixed noise (and labels), fixed real samples.
+        plot = PLOTS.get(self.train_set.plot)
+        fixed = torch.Generator().manual_seed(t.seed + 3)
+        self.fixed_z = sample_z(plot.n, cfg.model.z_dim, cfg.model.z_prior, fixed, "cpu")
+        self.fixed_c, self.grid_cols = None, None
+        if self.n_classes:
+            self.grid_cols = min(self.n_classes, 10)
+            self.fixed_c = torch.arange(plot.n) % self.grid_cols
+        self.plot = plot
+
+        self.step = 0  # generator steps done
+        self.d_steps = 0  # discriminator steps done
+        self.epoch = 0  # epochs finished
+        self.images = 0  # real images shown to D
+        self.seconds = 0.0  # training wall-clock before this process
+        self.window, self.epoch_means = _Means(), _Means()
+        self.last_stats: dict = {}
+        if resume is not None:
+            self._load_state(resume)
+
+    # ---- state --------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        return {
+            "ganland_version": __version__,
+            "config_yaml": self.cfg.to_yaml(),
+            "data_info": {"shape": list(self.train_set.shape), "n_classes": self.train_set.n_classes,
+                          "class_names": list(self.train_set.class_names or []) or None,
+                          "is_image": bool(self.train_set.is_image)},
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict() if self.G_ema is not None else None,
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "counters": {"step": self.step, "d_steps": self.d_steps, "epoch": self.epoch, "images": self.images,
+                         "seconds": self.seconds + self._elapsed()},
+            "rng": {"gen": self.gen.get_state(), **_rng_state()},
+            "batches": self.batches.state_dict(),
+            "window": self.window.state_dict(),
+            "epoch_means": self.epoch_means.state_dict(),
+        }
+
+    def _load_state(self, ck: dict) -> None:
+        try:
+            self.G.load_state_dict(ck["G"])
+            self.D.load_state_dict(ck["D"])
+            if self.G_ema is not None:
+                self.G_ema.load_state_dict(ck["G_ema"])
+            self.opt_G.load_state_dict(ck["opt_G"])
+            self.opt_D.load_state_dict(ck["opt_D"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run's models "
+                                  f"(different model or ganland version?): {str(e).splitlines()[0][:300]}") from None
+        c = ck["counters"]
+        self.step, self.d_steps, self.epoch, self.images = c["step"], c["d_steps"], c["epoch"], c["images"]
+        self.seconds = float(c["seconds"])
+        self.gen.set_state(ck["rng"]["gen"])
+        _set_rng_state(ck["rng"])
+        self.batches.load_state_dict(ck["batches"])
+        self.window.load_state_dict(ck["window"], self.device)
+        self.epoch_means.load_state_dict(ck["epoch_means"], self.device)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._t0 if hasattr(self, "_t0") else 0.0
+
+    # ---- pieces of the loop -------------------------------------------------------------------
+
+    def _sample_labels(self, n: int) -> Optional[torch.Tensor]:
+        """Labels for fake samples, drawn from the training labels' own frequencies."""
+        if not self.n_classes:
+            return None
+        if self.train_labels is None:
+            return torch.randint(self.n_classes, (n,), generator=self.gen, device=self.device)
+        idx = torch.randint(len(self.train_labels), (n,), generator=self.gen, device=self.device)
+        return self.train_labels[idx]
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, c: Optional[torch.Tensor], batch: int = 1000) -> torch.Tensor:
+        """G_ema (or G) in eval mode on fixed inputs; returns CPU float (N, *shape)."""
+        G = self.G_ema if self.G_ema is not None else self.G
+        was_training = G.training
+        G.eval()
+        outs = []
+        for i in range(0, len(z), batch):
+            zi = z[i:i + batch].to(self.device)
+            ci = c[i:i + batch].to(self.device) if c is not None else None
+            outs.append(G(zi, ci).float().cpu())
+        G.train(was_training)
+        return torch.cat(outs)
+
+    def save_samples(self) -> Path:
+        fake = self.generate(self.fixed_z, self.fixed_c)
+        folder = self.run_dir / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"step_{self.step:09d}{self.plot.suffix}"
+        real = critic = None
+        if self.train_set.is_image:
+            fake_np = to_uint8(fake).numpy()
+        else:
+            fake_np = fake.numpy()
+            real = self.test_set.draw(self.plot.n, torch.Generator().manual_seed(self.cfg.train.seed + 4)).numpy() \
+                if not self.test_set.finite else self.test_set.x[: self.plot.n].float().numpy()
+            if fake_np.shape[1] == 2 and not self.n_classes:
+                critic = self._critic_surface
+        title = f"{self.cfg.recipe or self.cfg.data.name}: step {self.step}"
+        self.plot.draw(path, fake_np, real, self.train_set, title, critic, self.grid_cols)
+        shutil.copyfile(path, folder / f"latest{self.plot.suffix}")
+        return folder / f"latest{self.plot.suffix}"
+
+    @torch.no_grad()
+    def _critic_surface(self, pts: np.ndarray) -> np.ndarray:
+        was = self.D.training
+        self.D.eval()
+        out = self.D(torch.from_numpy(pts).to(self.device)).float().cpu().numpy()
+        self.D.train(was)
+        return out
+
+    @torch.no_grad()
+    def heldout_report(self) -> dict:
+        """Seed 000's per-epoch validation: D's real-data loss term on a fixed set of test
+        batches, next to the same on a fixed set of training batches (D in eval mode)."""
+        n = self.cfg.train.heldout_batches
+        if n == 0:
+            return {}
+        bs, out = self.cfg.train.batch_size, {}
+        was = self.D.training
+        self.D.eval()
+        for name, data in (("heldout", self.test_set), ("train", self.train_set)):
+            g = torch.Generator().manual_seed(self.cfg.train.seed + 2)
+            total = 0.0
+            if data.finite:
+                idx = torch.randperm(len(data), generator=g)[: n * bs]
+                chunks = idx.split(bs)
+                for ix in chunks:
+                    x, y = data.get(ix)
+                    c = y.to(self.device) if self.n_classes else None
+                    total += float(self.settings.loss.d_real(self.D(x.to(self.device), c)))
+                total /= len(chunks)
+            else:
+                for _ in range(n):
+                    total += float(self.settings.loss.d_real(self.D(data.draw(bs, g).to(self.device))))
+                total /= n
+            out[f"{name}_loss_D_real"] = total
+        self.D.train(was)
+        return out
+
+    def _want_stop(self) -> Optional[str]:
+        t = self.cfg.train
+        if t.steps is not None and self.step >= t.steps:
+            return f"{t.steps} steps"
+        if t.epochs is not None and self.epoch + self.batches.pos / self.batches.per_epoch >= t.epochs - 1e-9:
+            return f"{t.epochs:g} epochs"
+        if t.minutes is not None and self.seconds + self._elapsed() >= 60.0 * t.minutes:
+            return f"{t.minutes:g} minutes"
+        return None
+
+    def _steps_total(self) -> Optional[int]:
+        t = self.cfg.train
+        totals = []
+        if t.steps is not None:
+            totals.append(t.steps)
+        if t.epochs is not None:
+            totals.append(math.ceil(t.epochs * self.batches.per_epoch / t.n_critic))
+        return min(totals) if totals else None
+
+    def _write_stats(self, record: dict) -> None:
+        with open(self.run_dir / "stats.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _checkpoint(self) -> Path:
+        return save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_checkpoints)
+
+    # ---- the loop -----------------------------------------------------------------------------
+
+    def fit(self) -> RunResult:
+        cfg, t = self.cfg, self.cfg.train
+        if t.steps is None and t.epochs is None and t.minutes is None:
+            raise ConfigError("no stopping rule: set one of train.steps, train.epochs or train.minutes "
+                              "(or --steps / --epochs / --minutes)")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
+        self._trim_stats()
+        self._t0 = time.monotonic()
+        last_ckpt_time = self._t0
+        progress = _Progress(t.progress, self._steps_total(), 60.0 * t.minutes if t.minutes else None,
+                             self.step, self.seconds)
+        samples, ckpt_path = None, None
+        stop = self._want_stop()
+        try:
+            while stop is None:
+                want_norm = (self.step + 1) % t.log_every == 0
+                for _ in range(t.n_critic):
+                    x, c, epoch_end = self.batches.next()
+                    z = sample_z(len(x), cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+                    out = d_step(self.G, self.D, self.opt_D, self.settings, x, c, z, c, self.gen, want_norm)
+                    self.d_steps += 1
+                    self.images += len(x)
+                    self.window.add(out)
+                    self.epoch_means.add({k: out[k] for k in ("loss_D",)})
+                    if epoch_end:
+                        self.epoch += 1
+                        self._end_epoch(progress)
+                z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+                out = g_step(self.G, self.D, self.opt_G, self.settings, z, self._sample_labels(t.batch_size), want_norm)
+                self.window.add(out)
+                self.epoch_means.add({"loss_G": out["loss_G"]})
+                if self.G_ema is not None:
+                    self._update_ema()
+                self.step += 1
+                progress.update(self.seconds + self._elapsed())
+
+                if self.step % t.log_every == 0:
+                    self._log(progress)
+                if t.sample_every and self.step % t.sample_every == 0:
+                    samples = self.save_samples()
+                stop = self._want_stop()
+                now = time.monotonic()
+                if stop is None and ((t.checkpoint_every and self.step % t.checkpoint_every == 0) or
+                                     (t.checkpoint_minutes and now - last_ckpt_time >= 60 * t.checkpoint_minutes)):
+                    ckpt_path, last_ckpt_time = self._checkpoint(), now
+        finally:
+            progress.close()
+        if self.window.sums:
+            self._log(None)
+        samples = self.save_samples()
+        ckpt_path = self._checkpoint()
+        seconds = self.seconds + self._elapsed()
+        return RunResult(self.run_dir, self.step, self.epoch + self.batches.pos / self.batches.per_epoch,
+                         seconds, samples, ckpt_path, self.last_stats)
+
+    def _update_ema(self) -> None:
+        decay = self.cfg.train.ema
+        with torch.no_grad():
+            ema_p = list(self.G_ema.parameters())
+            torch._foreach_lerp_(ema_p, list(self.G.parameters()), 1.0 - decay)
+            for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                b_ema.copy_(b)
+
+    def _log(self, progress: Optional[_Progress]) -> None:
+        values = self.window.read()
+        record = {"kind": "train", "step": self.step, "epoch": round(self.epoch + self.batches.pos / self.batches.per_epoch, 4),
+                  "images": self.images, "seconds": round(self.seconds + self._elapsed(), 2), **values}
+        self._write_stats(record)
+        self.last_stats = record
+        if progress is not None:
+            progress.postfix({k: values[k] for k in ("loss_D", "loss_G", "D_real", "D_fake") if k in values})
+
+    def _end_epoch(self, progress: _Progress) -> None:
+        means = self.epoch_means.read()
+        report = self.heldout_report()
+        record = {"kind": "epoch", "epoch": self.epoch, "step": self.step, "images": self.images,
+                  "seconds": round(self.seconds + self._elapsed(), 2),
+                  **{f"epoch_{k}": v for k, v in means.items()}, **report}
+        self._write_stats(record)
+        parts = [f"epoch {self.epoch}", f"step {self.step}"]
+        parts += [f"{k} {v:.4f}" for k, v in means.items()]
+        parts += [f"{k} {v:.4f}" for k, v in report.items()]
+        progress.write("  ".join(parts))
+
+    def _trim_stats(self) -> None:
+        """On resume, drop the stats lines written after the checkpoint we resume from."""
+        path = self.run_dir / "stats.jsonl"
+        if not path.exists():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill
+                continue
+            step = rec.get("step", 0)
+            if step < self.step or (step == self.step and (rec.get("kind") == "train" or rec["epoch"] <= self.epoch)):
+                keep.append(line)
+        path.write_text("".join(line + "\n" for line in keep))
+
+
+def new_run_dir(cfg: Config, out: Optional[str]) -> Path:
+    """`out`, or runs/<recipe>-<YYYYmmdd-HHMMSS>; refuses to train into a non-empty folder."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = f"runs/{cfg.recipe or Path(cfg.data.name).name}-{stamp}"
+    path = Path(out)
+    if path.exists() and any(path.iterdir()):
+        raise ConfigError(f"run folder {path} already exists and is not empty; choose another --out, "
+                          f"or continue it with --resume {path}")
+    return path
+
+
+def train(cfg: Config, out: Optional[str] = None) -> RunResult:
+    """Train a new run into `out` (default runs/<recipe>-<time>)."""
+    return Trainer(cfg, new_run_dir(cfg, out)).fit()
+
+
+STOP_KEYS = ("train.steps", "train.epochs", "train.minutes")
+RESUMABLE_KEYS = STOP_KEYS + ("train.progress", "train.device", "train.log_every", "train.sample_every",
+                              "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints")
+
+
+def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
+    """Continue a run from its newest checkpoint with everything restored (weights, optimizers,
+    counters, every random stream). `overrides` may change only how long and how it reports."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"cannot resume {run_dir}: no such run folder")
+    ck = latest_checkpoint(run_dir)
+    tree = yaml_load(ck["config_yaml"], f"{ck['path']} config")
+    overrides = dict(overrides or {})
+    bad = [k for k in overrides if k not in RESUMABLE_KEYS]
+    if bad:
+        raise ConfigError(f"cannot change {', '.join(bad)} when resuming (only {', '.join(RESUMABLE_KEYS)}); "
+                          "start a new run to change the model or the data")
+    if any(k in overrides for k in STOP_KEYS):
+        for k in STOP_KEYS:  # a new stopping rule replaces the old one
+            overrides.setdefault(k, None)
+    cfg = load_config(tree, overrides)
+    return Trainer(cfg, run_dir, resume=ck).fit()

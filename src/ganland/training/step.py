@@ -1,0 +1,115 @@
+"""One discriminator step and one generator step: the algorithm, with no I/O.
+
+Both return a dict of detached scalar tensors (no host synchronisation); the loop decides when
+to read them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..config import OptimizerConfig
+from ..losses import AdversarialLoss, gradient_penalty, r1_penalty
+
+
+@dataclass
+class StepSettings:
+    loss: AdversarialLoss
+    opt_G_cfg: OptimizerConfig
+    opt_D_cfg: OptimizerConfig
+    gp_weight: float = 0.0
+    gp_target: float = 1.0
+    r1_weight: float = 0.0
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """Global L2 norm of the gradients of `module` (a 0-d tensor)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def clip_and_step(module: nn.Module, opt: torch.optim.Optimizer, o: OptimizerConfig, want_norm: bool):
+    """Gradient-norm clipping, the optimizer update and weight clipping, as configured.
+
+    Returns the gradient norm before clipping when `want_norm` (else None).
+    """
+    norm = None
+    if o.grad_clip is not None and o.grad_clip_per_tensor:
+        # Seed 002: each parameter tensor is rescaled to norm <= grad_clip on its own.
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        norms = torch._foreach_norm(grads)
+        if want_norm:
+            norm = torch.linalg.vector_norm(torch.stack(norms))
+        scales = [torch.clamp(o.grad_clip / (n + 1e-12), max=1.0) for n in norms]
+        torch._foreach_mul_(grads, scales)
+    elif o.grad_clip is not None:
+        norm = nn.utils.clip_grad_norm_(module.parameters(), o.grad_clip)
+    elif want_norm:
+        norm = grad_norm(module)
+    opt.step()
+    if o.weight_clip is not None:
+        with torch.no_grad():
+            params = [p for p in module.parameters()]
+            torch._foreach_clamp_min_(params, -o.weight_clip)
+            torch._foreach_clamp_max_(params, o.weight_clip)
+    return norm
+
+
+def d_step(
+    G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, s: StepSettings,
+    x_real: Tensor, c_real: Optional[Tensor], z: Tensor, c_fake: Optional[Tensor],
+    generator: torch.Generator, want_norm: bool = False,
+) -> dict[str, Tensor]:
+    """Update D once on a real batch (N, *shape) and a fake batch made from z (N, z_dim)."""
+    with torch.no_grad():
+        x_fake = G(z, c_fake)  # (N, *shape), no graph into G
+    real_logits = D(x_real, c_real)  # (N,)
+    fake_logits = D(x_fake, c_fake)  # (N,)
+    loss_real = s.loss.d_real(real_logits)
+    loss_fake = s.loss.d_fake(fake_logits)
+    loss_D = loss_real + loss_fake
+    out = {"loss_D": loss_D.detach(), "real_logit": real_logits.detach().mean(),
+           "fake_logit": fake_logits.detach().mean()}
+    if s.loss.probabilistic:
+        out["D_real"] = torch.sigmoid(real_logits.detach()).mean()  # D(x)
+        out["D_fake"] = torch.sigmoid(fake_logits.detach()).mean()  # D(G(z))
+    if s.gp_weight > 0:
+        # The interpolates must match D's labels: with labels, use the real labels for both ends.
+        gp = gradient_penalty(D, x_real, x_fake, c_real, generator, s.gp_target)
+        loss_D = loss_D + s.gp_weight * gp
+        out["gp"] = gp.detach()
+    if s.r1_weight > 0:
+        r1 = r1_penalty(D, x_real, c_real)
+        loss_D = loss_D + 0.5 * s.r1_weight * r1
+        out["r1"] = r1.detach()
+    opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    norm = clip_and_step(D, opt_D, s.opt_D_cfg, want_norm)
+    if norm is not None:
+        out["grad_norm_D"] = norm.detach()
+    return out
+
+
+def g_step(
+    G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, s: StepSettings,
+    z: Tensor, c_fake: Optional[Tensor], want_norm: bool = False,
+) -> dict[str, Tensor]:
+    """Update G once through D (D's weights are frozen for this step)."""
+    D.requires_grad_(False)  # no gradients for D's weights: saves their backward
+    try:
+        fake_logits = D(G(z, c_fake), c_fake)  # (N,)
+        loss_G = s.loss.g(fake_logits)
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+    finally:
+        D.requires_grad_(True)
+    norm = clip_and_step(G, opt_G, s.opt_G_cfg, want_norm)
+    out = {"loss_G": loss_G.detach()}
+    if norm is not None:
+        out["grad_norm_G"] = norm.detach()
+    return out

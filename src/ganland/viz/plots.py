@@ -1,0 +1,131 @@
+"""Pictures of samples for each kind of data, chosen by the dataset's `plot` name.
+
+grid: images, an 8 x 8 grid (one column per class for conditional models).
+curves: seed 002's picture, 50 generated sine curves, next to 50 real ones.
+hist: 1-D samples as a histogram over the target density.
+scatter: 2-D samples over the real distribution and its modes, on D's logit surface.
+Every plot takes `fake` (and `real`) as float numpy arrays in data units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..registry import Registry
+from .grid import save_grid
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@dataclass(frozen=True)
+class Plot:
+    n: int  # generated samples the picture shows
+    draw: Callable  # draw(path, fake, real, dataset, title, critic) -> None
+    suffix: str = ".png"
+
+
+PLOTS: Registry[Plot] = Registry("plot")
+
+
+def _grid(path, fake, real, dataset, title, critic=None, ncols=None):
+    # fake: uint8 (N, C, H, W) here (the loop converts images with to_uint8 first)
+    save_grid(path, np.ascontiguousarray(fake.transpose(0, 2, 3, 1)), ncols=ncols)
+
+
+def _curves(path, fake, real, dataset, title, critic=None, ncols=None):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    t = np.arange(fake.shape[1])
+    for ax, data, name in ((axes[0], real, "real"), (axes[1], fake, "generated")):
+        if data is not None:
+            for row in data[:50]:
+                ax.plot(t, row, lw=1)
+        ax.set_title(f"{name} ({min(50, 0 if data is None else len(data))} curves)")
+        ax.set_ylim(-1, 1)
+        ax.set_xlabel("i")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _hist(path, fake, real, dataset, title, critic=None, ncols=None):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    x = fake[:, 0]
+    ref = real[:, 0] if real is not None else x
+    lo, hi = np.percentile(np.concatenate([x, ref]), [0.5, 99.5])
+    pad = 0.1 * (hi - lo + 1e-9)
+    bins = np.linspace(lo - pad, hi + pad, 80)
+    ax.hist(x, bins=bins, density=True, alpha=0.6, label=f"generated ({len(x)})")
+    if dataset is not None and getattr(dataset, "density", None) is not None:
+        grid = np.linspace(bins[0], bins[-1], 400)
+        ax.plot(grid, dataset.density(grid), "k-", lw=2, label="target density")
+    elif real is not None:
+        ax.hist(ref, bins=bins, density=True, histtype="step", color="k", label="real")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _scatter(path, fake, real, dataset, title, critic: Optional[Callable] = None, ncols=None):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    pts = np.concatenate([fake, real]) if real is not None else fake
+    lo, hi = np.percentile(pts, [0.5, 99.5], axis=0)
+    span = (hi - lo).max() * 0.6 + 0.5
+    mid = (hi + lo) / 2
+    if critic is not None:  # D's logit surface behind the samples
+        gx, gy = np.meshgrid(np.linspace(mid[0] - span, mid[0] + span, 120),
+                             np.linspace(mid[1] - span, mid[1] + span, 120))
+        logits = critic(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32)).reshape(gx.shape)
+        cs = ax.contourf(gx, gy, logits, levels=20, cmap="coolwarm", alpha=0.35)
+        fig.colorbar(cs, ax=ax, fraction=0.046, pad=0.04, label="D logit")
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=3, c="k", alpha=0.3, label="real")
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, c="tab:orange", alpha=0.6, label=f"generated ({len(fake)})")
+    modes = (getattr(dataset, "target", None) or {}).get("modes")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], marker="x", s=40, c="k", label="modes")
+    ax.set_xlim(mid[0] - span, mid[0] + span)
+    ax.set_ylim(mid[1] - span, mid[1] + span)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+PLOTS.register("grid", help="8 x 8 grid of images")(Plot(64, _grid))
+PLOTS.register("curves", help="50 generated curves next to 50 real ones (seed 002)")(Plot(50, _curves))
+PLOTS.register("hist", help="histogram of 1-D samples over the target density")(Plot(5000, _hist))
+PLOTS.register("scatter", help="2-D samples over the real data, its modes and D's surface")(Plot(2500, _scatter))
+
+
+def loss_curves(stats: list[dict], path: Path, title: str = "") -> Path:
+    """Plot loss_D and loss_G against the step from stats.jsonl records."""
+    plt = _plt()
+    rows = [r for r in stats if "loss_D" in r]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for key in ("loss_D", "loss_G"):
+        ax.plot([r["step"] for r in rows], [r[key] for r in rows], label=key)
+    ax.set_xlabel("generator step")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
