@@ -62,6 +62,7 @@ class OptimizerConfig:
     grad_clip: Optional[float] = None  # largest gradient norm allowed; None = no clipping
     grad_clip_per_tensor: bool = False  # clip each parameter tensor's norm on its own (seed 002)
     weight_clip: Optional[float] = None  # clamp every parameter into [-c, c] after each step; None = off
+    decay: str = "none"  # learning-rate schedule: "none" (constant) or "linear" (to 0 at the end of the run)
 
 
 def _adam_d() -> OptimizerConfig:
@@ -230,7 +231,7 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     for key, value in data.items():
         if key not in names:
             raise ConfigError(
-                f"unknown key {prefix}{key!r} in {where}; valid keys: {', '.join(names)}."
+                f"unknown key '{prefix}{key}' in {where}; valid keys: {', '.join(names)}."
                 + close_match_hint(key, names)
             )
         tp = hints[key]
@@ -347,5 +348,8 @@ def check_ranges(cfg: Config) -> None:
                 raise ConfigError(f"optim.{net}.{key} must be positive (or null for off), got {v}")
         if o.weight_decay < 0 or o.momentum < 0:
             raise ConfigError(f"optim.{net}: weight_decay and momentum must be 0 or more")
+        if o.decay not in ("none", "linear"):
+            raise ConfigError(f"optim.{net}.decay must be 'none' or 'linear', got {o.decay!r}."
+                              + close_match_hint(o.decay, ["none", "linear"]))
         if not all(0.0 <= b < 1.0 for b in o.betas):
             raise ConfigError(f"optim.{net}.betas must lie in [0, 1), got {list(o.betas)}")

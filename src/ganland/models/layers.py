@@ -49,6 +49,16 @@ def init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+@INITS.register("glorot")
+def init_glorot(module: nn.Module) -> None:
+    """Keras' default (seed 003): Glorot-uniform weights, U(-a, a), a = sqrt(6 / (fan_in + fan_out)); biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 @INITS.register("lecun-normal")
 def init_lecun_normal(module: nn.Module) -> None:
     """Chainer's default (seed 000): W ~ N(0, 1 / fan_in), biases 0."""

@@ -39,21 +39,29 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """x (N, in_dim) [+ labels (N,)] -> logits (N,)."""
+    """x (N, in_dim) [+ labels (N,)] -> logits (N,), or (N / pack,) when D judges packs.
 
-    def __init__(self, in_dim, hidden, act, n_classes=0):
+    pack > 1 is PacGAN (Lin et al. 2018): D sees `pack` samples side by side and judges them
+    together, so it can tell a collapsed or too-narrow G from the data.
+    """
+
+    def __init__(self, in_dim, hidden, act, n_classes=0, pack=1):
         super().__init__()
-        self.n_classes = n_classes
+        self.n_classes, self.pack = n_classes, pack
         self.label_net = LabelMLP(n_classes) if n_classes else None
-        w_in = in_dim + (self.label_net.out_features if n_classes else 0)
+        w_in = in_dim * pack + (self.label_net.out_features if n_classes else 0)
         layers, w = _stack([w_in, *hidden], act, batch_norm=False)
         self.net = nn.Sequential(*layers, nn.Linear(w, 1))
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         need_labels(c, self.n_classes, "D")
+        if self.pack > 1:
+            if x.shape[0] % self.pack:
+                raise ValueError(f"D packs {self.pack} samples: the batch size ({x.shape[0]}) must be a multiple")
+            x = x.reshape(x.shape[0] // self.pack, -1)  # (N / pack, pack * in_dim)
         if self.label_net is not None:
             x = torch.cat([x, self.label_net(c)], dim=1)
-        return self.net(x).squeeze(1)  # (N,)
+        return self.net(x).squeeze(1)  # (N,) or (N / pack,)
 
 
 @MODELS.register("mlp")
@@ -68,12 +76,15 @@ def build_mlp(
     g_out: str = "identity",  # G's output activation: "identity" for unbounded data, "tanh" for [-1, 1]
     g_batch_norm: bool = False,  # batch norm after G's hidden linear layers (PacGAN's G)
     init: str = "default",  # "default" (PyTorch), "seed002-uniform" or "dcgan"
+    pack: int = 1,  # samples D judges together (PacGAN); 1 = ordinary D
 ):
     """MLP G and D for vector data (N, D); labels enter through seed 003's condition sub-network."""
     if len(shape) != 1:
         raise ConfigError(f"model mlp needs vector data (N, D); this dataset gives samples of shape {shape}. "
                           "Use model.name=dcgan for images.")
+    if pack < 1 or (pack > 1 and n_classes):
+        raise ConfigError(f"model.options.pack must be 1 or more, and 1 for conditional models; got {pack}")
     (dim,) = shape
     G = MLPGenerator(z_dim, dim, list(g_hidden), g_act, g_out, g_batch_norm, n_classes)
-    D = MLPDiscriminator(dim, list(d_hidden), d_act, n_classes)
+    D = MLPDiscriminator(dim, list(d_hidden), d_act, n_classes, pack)
     return initialise(G, init), initialise(D, init)

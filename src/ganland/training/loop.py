@@ -339,7 +339,7 @@ class Trainer:
             fake_np = fake.numpy()
             real = self.test_set.draw(self.plot.n, torch.Generator().manual_seed(self.cfg.train.seed + 4)).numpy() \
                 if not self.test_set.finite else self.test_set.x[: self.plot.n].float().numpy()
-            if fake_np.shape[1] == 2 and not self.n_classes:
+            if fake_np.shape[1] == 2 and not self.n_classes and getattr(self.D, "pack", 1) == 1:
                 critic = self._critic_surface
         title = f"{self.cfg.recipe or self.cfg.data.name}: step {self.step}"
         self.plot.draw(path, fake_np, real, self.train_set, title, critic, self.grid_cols)
@@ -382,6 +382,26 @@ class Trainer:
             out[f"{name}_loss_D_real"] = total
         self.D.train(was)
         return out
+
+    def progress_fraction(self) -> float:
+        """How much of the run is done, 0..1: the largest share among the stopping rules."""
+        t, shares = self.cfg.train, [0.0]
+        if t.steps is not None:
+            shares.append(self.step / t.steps)
+        if t.epochs is not None:
+            shares.append((self.epoch + self.batches.pos / self.batches.per_epoch) / t.epochs)
+        if t.minutes is not None:
+            shares.append((self.seconds + self._elapsed()) / (60.0 * t.minutes))
+        return min(1.0, max(shares))
+
+    def _schedule(self) -> None:
+        """Set each optimizer's learning rate for the coming step (decay: linear)."""
+        frac = None
+        for opt, o in ((self.opt_G, self.cfg.optim.G), (self.opt_D, self.cfg.optim.D)):
+            if o.decay == "linear":
+                frac = self.progress_fraction() if frac is None else frac
+                for group in opt.param_groups:
+                    group["lr"] = o.lr * (1.0 - frac)
 
     def _want_stop(self) -> Optional[str]:
         t = self.cfg.train
@@ -427,6 +447,7 @@ class Trainer:
         stop = self._want_stop()
         try:
             while stop is None:
+                self._schedule()
                 want_norm = (self.step + 1) % t.log_every == 0
                 for _ in range(t.n_critic):
                     x, c, epoch_end = self.batches.next()

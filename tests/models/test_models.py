@@ -1,0 +1,92 @@
+"""Every model family builds, gives the documented shapes and respects its contract."""
+import pytest
+import torch
+
+from ganland.errors import ConfigError
+from ganland.models import MODELS
+from ganland.models.dcgan import split_size
+
+IMAGE_CASES = [
+    ("dcgan", (1, 28, 28), {}),
+    ("dcgan", (3, 32, 32), {"g_width": 8, "d_width": 8}),
+    ("dcgan", (3, 64, 64), {"g_width": 4, "d_width": 4}),
+    ("dcgan", (1, 48, 48), {"g_width": 4, "d_width": 4}),
+    ("seed000", (1, 28, 28), {"hidden": 16}),
+    ("cgan-seed003", (1, 28, 28), {"g_depth": 16, "d_depth": 8}),
+]
+
+
+@pytest.mark.parametrize("family,shape,options", IMAGE_CASES)
+def test_image_models_shapes(family, shape, options):
+    torch.manual_seed(0)
+    G, D = MODELS.get(family)(shape=shape, z_dim=12, n_classes=0, **options)
+    z = torch.randn(4, 12)
+    x = G(z)
+    assert x.shape == (4, *shape)
+    assert x.min() >= -1 and x.max() <= 1  # tanh output: the model range of images
+    assert D(x).shape == (4,)
+
+
+@pytest.mark.parametrize("family,cond", [("dcgan", "concat"), ("dcgan", "projection"), ("cgan-seed003", None),
+                                         ("mlp", None)])
+def test_conditional_models_use_the_label(family, cond):
+    torch.manual_seed(0)
+    shape = (2,) if family == "mlp" else (1, 28, 28)
+    opts = {"cond": cond, "g_width": 8, "d_width": 8} if cond else {}
+    G, D = MODELS.get(family)(shape=shape, z_dim=8, n_classes=10, **opts)
+    G.eval(), D.eval()
+    z = torch.randn(3, 8)
+    c0, c1 = torch.zeros(3, dtype=torch.long), torch.full((3,), 7)
+    x0, x1 = G(z, c0), G(z, c1)
+    assert x0.shape == (3, *shape)
+    assert not torch.allclose(x0, x1)  # the label changes the sample
+    assert D(x0, c0).shape == (3,)
+    assert not torch.allclose(D(x0, c0), D(x0, c1))  # ... and D's verdict
+    with pytest.raises(ValueError, match="conditional"):
+        G(z)
+
+
+def test_mlp_shapes_and_options():
+    G, D = MODELS.get("mlp")(shape=(10,), z_dim=1, g_hidden=(10, 10), d_hidden=(10, 10), g_out="tanh",
+                             d_act="leaky_relu", init="seed002-uniform")
+    x = G(torch.randn(5, 1))
+    assert x.shape == (5, 10) and x.abs().max() <= 1
+    assert D(x).shape == (5,)
+    # seed 002's init: every weight within sqrt(2 / (fan_in + fan_out))
+    first = G.net[0]
+    assert first.weight.abs().max() <= (2 / (1 + 10)) ** 0.5
+
+
+def test_dcgan_default_init_is_dcgan_normal():
+    torch.manual_seed(0)
+    G, D = MODELS.get("dcgan")(shape=(1, 28, 28), z_dim=100)
+    w = G.up[0].weight
+    assert abs(w.std().item() - 0.02) < 0.002 and abs(w.mean().item()) < 0.002
+
+
+@pytest.mark.parametrize("size,expected", [(28, (7, 2)), (32, (4, 3)), (64, (4, 4)), (48, (6, 3)), (96, (6, 4))])
+def test_split_size(size, expected):
+    assert split_size(size) == expected
+
+
+@pytest.mark.parametrize("size", [30, 100, 14 * 3 + 1])
+def test_split_size_rejects_odd_sizes(size):
+    with pytest.raises(ConfigError, match="image_size"):
+        split_size(size)
+
+
+def test_wrong_data_kind_is_a_clear_error():
+    with pytest.raises(ConfigError, match="vector data"):
+        MODELS.get("mlp")(shape=(1, 28, 28), z_dim=4)
+    with pytest.raises(ConfigError, match="images"):
+        MODELS.get("dcgan")(shape=(2,), z_dim=4)
+    with pytest.raises(ConfigError, match="28 x 28"):
+        MODELS.get("seed000")(shape=(3, 32, 32), z_dim=4)
+
+
+def test_seed000_layout_matches_the_seed():
+    G, D = MODELS.get("seed000")(shape=(1, 28, 28), z_dim=100, hidden=256)
+    assert G.l1.out_features == 256 * 7 * 7
+    assert [m.out_channels for m in D.features if isinstance(m, torch.nn.Conv2d)] == [256, 512, 1024]
+    assert D.fc4.in_features == 1024 * 3 * 3  # the 3 x 3 map D actually produces at 28 px
+    assert G.up[3].bias is None  # nobias=True on the last transposed conv
