@@ -25,7 +25,7 @@ from torch import nn
 from .. import __version__
 from ..build import build_dataset, build_loss, build_models, build_optimizer, check_config
 from ..config import Config, load_config, yaml_load
-from ..data import to_uint8
+from ..data import to_model_range, to_uint8
 from ..errors import CheckpointError, ConfigError
 from ..viz import PLOTS
 from .checkpoint import latest_checkpoint, save_checkpoint
@@ -62,14 +62,15 @@ class RealBatches:
     """Endless real batches. Finite data: a fresh permutation per epoch, last partial batch
     dropped. Toy samplers: fresh draws, `epoch_size` samples counting as one epoch."""
 
-    def __init__(self, dataset, batch_size: int, generator: torch.Generator, device: torch.device):
+    def __init__(self, dataset, batch_size: int, generator: torch.Generator, device: torch.device,
+                 labels: bool = False):
         self.data, self.bs, self.gen, self.device = dataset, batch_size, generator, device
         if dataset.finite:
             if len(dataset) < batch_size:
                 raise ConfigError(f"dataset {dataset.name!r} holds {len(dataset)} training samples, fewer than "
                                   f"train.batch_size={batch_size}; lower the batch size")
             self.x = dataset.x.to(device)
-            self.y = dataset.y.to(device) if dataset.y is not None else None
+            self.y = dataset.y.to(device) if (labels and dataset.y is not None) else None
         self.per_epoch = max(1, len(dataset) // batch_size)
         self.pos = 0  # batches taken in the current epoch
         self.perm: Optional[torch.Tensor] = None
@@ -80,7 +81,7 @@ class RealBatches:
             if self.perm is None:
                 self.perm = torch.randperm(len(self.data), generator=self.gen)
             idx = self.perm[self.pos * self.bs:(self.pos + 1) * self.bs].to(self.device)
-            x, y = self.data.get(idx) if self.device.type == "cpu" else self._get_on_device(idx)
+            x, y = self._get(idx)
         else:
             x, y = self.data.draw(self.bs, self.gen).to(self.device, non_blocking=True), None
         self.pos += 1
@@ -89,9 +90,7 @@ class RealBatches:
             self.pos, self.perm = 0, None
         return x, y, end
 
-    def _get_on_device(self, idx):
-        from ..data import to_model_range
-
+    def _get(self, idx):
         x = self.x[idx]
         x = to_model_range(x) if x.dtype == torch.uint8 else x.float()
         return x, (self.y[idx] if self.y is not None else None)
@@ -234,7 +233,8 @@ class Trainer:
 
         # Random streams: noise and penalties on the device; data order on the CPU.
         self.gen = torch.Generator(self.device).manual_seed(t.seed)
-        self.batches = RealBatches(self.train_set, t.batch_size, torch.Generator().manual_seed(t.seed + 1), self.device)
+        self.batches = RealBatches(self.train_set, t.batch_size, torch.Generator().manual_seed(t.seed + 1),
+                                   self.device, labels=bool(self.n_classes))
         self.train_labels = self.batches.y if (self.n_classes and self.batches.data.finite) else None
 
         # What the pictures show: fixed noise (and labels), fixed real samples.
@@ -480,10 +480,10 @@ class Trainer:
                     ckpt_path, last_ckpt_time = self._checkpoint(), now
         finally:
             progress.close()
-        if self.window.sums:
-            self._log(None)
         samples = self.save_samples()
-        ckpt_path = self._checkpoint()
+        ckpt_path = self._checkpoint()  # before the last log: a resumed run completes this window
+        if self.window.sums:
+            self._log(None, partial=True)
         seconds = self.seconds + self._elapsed()
         return RunResult(self.run_dir, self.step, self.epoch + self.batches.pos / self.batches.per_epoch,
                          seconds, samples, ckpt_path, self.last_stats)
@@ -496,10 +496,12 @@ class Trainer:
             for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
                 b_ema.copy_(b)
 
-    def _log(self, progress: Optional[_Progress]) -> None:
+    def _log(self, progress: Optional[_Progress], partial: bool = False) -> None:
         values = self.window.read()
         record = {"kind": "train", "step": self.step, "epoch": round(self.epoch + self.batches.pos / self.batches.per_epoch, 4),
                   "images": self.images, "seconds": round(self.seconds + self._elapsed(), 2), **values}
+        if partial:  # the run ended inside a logging window: means over fewer steps
+            record["partial"] = True
         self._write_stats(record)
         self.last_stats = record
         if progress is not None:
@@ -529,6 +531,8 @@ class Trainer:
             except json.JSONDecodeError:  # a line cut short by a kill
                 continue
             step = rec.get("step", 0)
+            if rec.get("partial"):  # the resumed run logs this window in full
+                continue
             if step < self.step or (step == self.step and (rec.get("kind") == "train" or rec["epoch"] <= self.epoch)):
                 keep.append(line)
         path.write_text("".join(line + "\n" for line in keep))

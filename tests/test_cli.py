@@ -1,0 +1,62 @@
+"""The `ganland` command: train, resume, sample, dry-run and the listings, in-process."""
+import numpy as np
+import pytest
+
+from ganland.cli import main
+
+TINY = ["--set", "model.z_dim=8", "--set", "model.options={g_width: 4, d_width: 4}", "--set", "train.batch_size=16",
+        "--set", "train.log_every=2", "--set", "train.heldout_batches=1", "--no-progress"]
+
+
+def test_train_resume_sample(fake_mnist, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "fashion-dcgan", "--set", f"data.root={fake_mnist}", *TINY, "--steps", "3", "--out", str(run)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"samples:     {run}/samples/latest.png" in out and (run / "samples" / "latest.png").is_file()
+
+    assert main(["train", "--resume", str(run), "--steps", "5", "--no-progress"]) == 0
+    assert "done: 5 steps" in capsys.readouterr().out
+
+    npz = tmp_path / "s.npz"
+    assert main(["sample", str(run), "--n", "10", "--out", str(npz), "--seed", "1"]) == 0
+    images = np.load(npz)["images"]
+    assert images.shape == (10, 28, 28, 1) and images.dtype == np.uint8
+    again = tmp_path / "t.npz"
+    main(["sample", str(run), "--n", "10", "--out", str(again), "--seed", "1"])
+    assert np.array_equal(np.load(again)["images"], images)
+
+
+def test_conditional_sample_with_class(fake_mnist, tmp_path):
+    run = tmp_path / "c"
+    main(["train", "fashion-cgan", "--set", f"data.root={fake_mnist}", "--set", "data.name=mnist", "--set",
+          "model.options={g_depth: 8, d_depth: 4}", "--set", "train.batch_size=16", "--steps", "2", "--out", str(run),
+          "--no-progress"])
+    npz = tmp_path / "c.npz"
+    assert main(["sample", str(run), "--n", "6", "--class", "4", "--out", str(npz)]) == 0
+    data = np.load(npz)
+    assert data["images"].shape == (6, 28, 28, 1) and data["labels"].tolist() == [4] * 6
+
+
+def test_dry_run_prints_the_resolved_config(fake_mnist, capsys):
+    assert main(["train", "fashion-wgan-gp", "--set", f"data.root={fake_mnist}", "--steps", "7", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "gp_weight: 10.0" in out and "steps: 7" in out and "minutes: null" in out
+
+
+def test_errors_are_one_clear_line(capsys, fake_mnist):
+    assert main(["train", "fashion-dcgan", "--set", "train.bach_size=3", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganland: error: unknown key 'train.bach_size'") and 'Did you mean "batch_size"' in err
+    assert main(["train", "fashion-dcgan", "--set", "data.download=false", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "data.root" in err and "dataset-fashion-mnist" in err  # says every way to get the data
+    assert main(["sample", "no/such/run", "--out", "x.npz"]) == 2
+
+
+@pytest.mark.parametrize("listing", ["recipes", "datasets", "models", "losses"])
+def test_listings(listing, capsys):
+    assert main([listing]) == 0
+    out = capsys.readouterr().out
+    expected = {"recipes": "fashion-dcgan", "datasets": "fashion-mnist", "models": "dcgan", "losses": "hinge"}
+    assert expected[listing] in out
