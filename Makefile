@@ -9,7 +9,6 @@ FMNIST := /usr/share/datasets/fashion-mnist
 # Virtual environment with pinned dependencies (constraints.txt). Re-run when the pins change.
 $(BIN)/ganland: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip -c constraints.txt || true
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
 	@touch $@
 

@@ -10,15 +10,17 @@ from ganland.data import idx, sources
 
 
 @pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    """Every test: its own cache folder, no system dataset copies, no network."""
-    monkeypatch.setenv("GANLAND_CACHE", str(tmp_path / "cache"))
+def offline(tmp_path, monkeypatch) -> Path:
+    """Every test: its own cache folder (returned), no system dataset copies, no network."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GANLAND_CACHE", str(cache))
     monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion-mnist", tmp_path / "no-system-copy")
 
     def no_network(url, out, timeout):
         raise OSError(f"network disabled in tests ({url})")
 
     monkeypatch.setattr(sources, "fetch_url", no_network)
+    return cache
 
 
 def write_fake_mnist(folder: Path, n_train: int = 256, n_test: int = 64, seed: int = 0) -> Path:

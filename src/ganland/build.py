@@ -113,14 +113,14 @@ class Checked:
     n_classes: int
 
 
-def check_config(cfg: Config, dataset=None) -> Checked:
+def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] | None = None) -> Checked:
     """Validate the combination of components without training (used by --dry-run and train).
 
-    Builds the models on the CPU (they are small) so every option is checked for real.
+    Builds the dataset and the models unless given, so every option is checked for real.
     """
     train = dataset if dataset is not None else build_dataset(cfg, "train")
-    loss = build_loss(cfg)
-    G, D = build_models(cfg, train.shape, train.n_classes)
+    build_loss(cfg)
+    G, D = models if models is not None else build_models(cfg, train.shape, train.n_classes)
     for net in ("G", "D"):
         OPTIMIZERS.get(getattr(cfg.optim, net).name)
     if cfg.loss.name == "wasserstein" and cfg.loss.gp_weight == 0 and cfg.optim.D.weight_clip is None \
@@ -134,5 +134,4 @@ def check_config(cfg: Config, dataset=None) -> Checked:
             "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "
             "norm mixes samples. Set model.options.d_batch_norm=false (dcgan) or use another model."
         )
-    del loss, G, D
     return Checked(tuple(train.shape), train.n_classes)

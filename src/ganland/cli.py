@@ -53,9 +53,9 @@ def cmd_train(args) -> int:
             check_config(cfg)
             print(cfg.to_yaml(), end="")
             return 0
-        print(f"ganland {__version__}: training {cfg.recipe or args.recipe} into {new_run_dir(cfg, args.out)}",
-              flush=True)
-        result = train(cfg, args.out)
+        run_dir = new_run_dir(cfg, args.out)
+        print(f"ganland {__version__}: training {cfg.recipe or args.recipe} into {run_dir}", flush=True)
+        result = train(cfg, str(run_dir))
     print(f"done: {result.step} steps, {result.epoch:.2f} epochs in {result.seconds / 60:.1f} min")
     print(f"run folder:  {result.run_dir}")
     print(f"checkpoint:  {result.checkpoint}")

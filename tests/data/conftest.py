@@ -1,4 +1,4 @@
-"""Every data test runs offline, with its own cache folder and no system-wide dataset copies."""
+"""Helpers for the data tests (offline isolation comes from tests/conftest.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,21 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganland.data import idx, sources
+from ganland.data import idx
 
 
-@pytest.fixture(autouse=True)
-def isolated_sources(tmp_path, monkeypatch) -> Path:
-    """GANLAND_CACHE in tmp_path, no Debian copy, and a network that always fails."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("GANLAND_CACHE", str(cache))
-    monkeypatch.setitem(idx.SYSTEM_DIRS, "fashion-mnist", tmp_path / "no-system-copy")
-
-    def no_network(url, out, timeout):
-        raise OSError(f"network disabled in tests ({url})")
-
-    monkeypatch.setattr(sources, "fetch_url", no_network)
-    return cache
+@pytest.fixture
+def isolated_sources(offline) -> Path:
+    """The test's own cache folder (the autouse `offline` fixture of tests/conftest.py also hides
+    the Debian copy and disables the network)."""
+    return offline
 
 
 def write_idx_split(folder: Path, split: str, n: int, seed: int = 0, gzip: bool = True, size: int = 28):

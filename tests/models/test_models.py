@@ -90,3 +90,21 @@ def test_seed000_layout_matches_the_seed():
     assert [m.out_channels for m in D.features if isinstance(m, torch.nn.Conv2d)] == [256, 512, 1024]
     assert D.fc4.in_features == 1024 * 3 * 3  # the 3 x 3 map D actually produces at 28 px
     assert G.up[3].bias is None  # nobias=True on the last transposed conv
+
+
+def test_spectral_norm_bounds_every_D_layer():
+    from ganland.build import build_models
+    from ganland.config import load_config
+
+    torch.manual_seed(0)
+    cfg = load_config(None, {"model.spectral_norm": True, "model.options": {"g_width": 4, "d_width": 8,
+                                                                             "d_batch_norm": False}})
+    _, D = build_models(cfg, (1, 28, 28), 0)
+    layers = [m for m in D.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert layers and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    D.train()
+    for _ in range(30):  # power iterations run in training-mode forward passes
+        D(torch.randn(2, 1, 28, 28))
+    for m in layers:
+        sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
+        assert sigma == pytest.approx(1.0, abs=0.05)

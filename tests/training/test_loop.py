@@ -130,3 +130,20 @@ def test_trainer_generate_is_deterministic(fake_mnist, tmp_path):
     tr = Trainer(tiny(fake_mnist, **{"train.steps": 1}), tmp_path / "t")
     z = torch.randn(4, 8)
     assert torch.equal(tr.generate(z, None), tr.generate(z, None))
+
+
+def test_rgb_image_folder_at_32_px(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(24):
+            Image.fromarray(rng.integers(0, 255, (40, 36, 3), dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    cfg = load_config(None, {"data.name": "image-folder", "data.root": str(tmp_path / "imgs"), "data.image_size": 32,
+                             "model.z_dim": 8, "model.conditional": True,
+                             "model.options": {"g_width": 4, "d_width": 4}, "train.batch_size": 8,
+                             "train.steps": 3, "train.progress": False, "train.heldout_batches": 1})
+    run = train(cfg, str(tmp_path / "run")).run_dir
+    out = ganland.sample(run, n=4)
+    assert out["images"].shape == (4, 32, 32, 3) and out["labels"].tolist() == [0, 1, 0, 1]

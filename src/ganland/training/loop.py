@@ -220,9 +220,9 @@ class Trainer:
 
         self.train_set = build_dataset(cfg, "train")
         self.test_set = build_dataset(cfg, "test")
-        checked = check_config(cfg, self.train_set)
-        self.n_classes = checked.n_classes if cfg.model.conditional else 0
-        self.G, self.D = build_models(cfg, checked.shape, checked.n_classes)
+        self.G, self.D = build_models(cfg, self.train_set.shape, self.train_set.n_classes)
+        check_config(cfg, self.train_set, (self.G, self.D))
+        self.n_classes = self.train_set.n_classes if cfg.model.conditional else 0
         self.G.to(self.device)
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema else None
@@ -239,12 +239,13 @@ class Trainer:
 
         # What the pictures show: fixed noise (and labels), fixed real samples.
         plot = PLOTS.get(self.train_set.plot)
-        fixed = torch.Generator().manual_seed(t.seed + 3)
-        self.fixed_z = sample_z(plot.n, cfg.model.z_dim, cfg.model.z_prior, fixed, "cpu")
-        self.fixed_c, self.grid_cols = None, None
-        if self.n_classes:
+        n_fixed, self.fixed_c, self.grid_cols = plot.n, None, None
+        if self.n_classes:  # one column per class (the first 10 classes), 8 rows
             self.grid_cols = min(self.n_classes, 10)
-            self.fixed_c = torch.arange(plot.n) % self.grid_cols
+            n_fixed = 8 * self.grid_cols
+            self.fixed_c = torch.arange(n_fixed) % self.grid_cols
+        fixed = torch.Generator().manual_seed(t.seed + 3)
+        self.fixed_z = sample_z(n_fixed, cfg.model.z_dim, cfg.model.z_prior, fixed, "cpu")
         self.plot = plot
 
         self.step = 0  # generator steps done
@@ -484,7 +485,9 @@ class Trainer:
         ckpt_path = self._checkpoint()  # before the last log: a resumed run completes this window
         if self.window.sums:
             self._log(None, partial=True)
-        seconds = self.seconds + self._elapsed()
+        self.seconds += self._elapsed()
+        del self._t0
+        seconds = self.seconds
         return RunResult(self.run_dir, self.step, self.epoch + self.batches.pos / self.batches.per_epoch,
                          seconds, samples, ckpt_path, self.last_stats)
 
@@ -515,7 +518,7 @@ class Trainer:
                   **{f"epoch_{k}": v for k, v in means.items()}, **report}
         self._write_stats(record)
         parts = [f"epoch {self.epoch}", f"step {self.step}"]
-        parts += [f"{k} {v:.4f}" for k, v in means.items()]
+        parts += [f"{k} {means[k]:.4f}" for k in sorted(means)]
         parts += [f"{k} {v:.4f}" for k, v in report.items()]
         progress.write("  ".join(parts))
 
