@@ -25,7 +25,7 @@ setup: $(BIN)/ganland data
 
 # Main job: train the default recipe for about 5 minutes and print where its samples are.
 demo: setup
-	$(BIN)/ganland train fashion-dcgan --minutes 5 --out runs/demo
+	$(BIN)/ganland train fashion-dcgan --minutes 5
 
 test: $(BIN)/ganland
 	$(BIN)/python -m pytest tests
