@@ -6,7 +6,7 @@
 """
 __version__ = "0.1.0"
 
-from .api import Generator, load, resume, sample, train  # noqa: E402
+from .api import Generator, evaluate, load, resume, sample, train  # noqa: E402
 from .config import Config, load_config  # noqa: E402
 
-__all__ = ["train", "resume", "load", "sample", "Generator", "Config", "load_config", "__version__"]
+__all__ = ["train", "resume", "load", "sample", "evaluate", "Generator", "Config", "load_config", "__version__"]

@@ -135,3 +135,12 @@ def load(run_or_checkpoint: str | Path, device: str = "cpu", ema: bool = True) -
 def sample(run: str | Path, n: int = 64, classes=None, seed: int = 0, device: str = "cpu") -> dict[str, np.ndarray]:
     """Shortcut for `load(run).sample(n, classes, seed)`."""
     return load(run, device).sample(n, classes, seed)
+
+
+def evaluate(run: str | Path, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
+             inception_weights: Optional[str] = None, record: bool = True, device: str = "cpu"):
+    """Score a run's newest checkpoint (FID, KID, precision/recall, ... or the toy metrics) and,
+    when `record`, append the score with its protocol to the run's metrics.jsonl. Returns a Score."""
+    from .evaluation import evaluate_run
+
+    return evaluate_run(run, n, seed, feature_net, inception_weights, record, device)

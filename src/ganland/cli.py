@@ -4,6 +4,8 @@
                   [--out DIR] [--dry-run]
     ganland train --resume RUN [--steps N | --epochs N | --minutes M]
     ganland sample RUN --n N --out FILE.npz [--class K] [--seed S]
+    ganland eval RUN [RUN ...] | --real --dataset NAME | --samples FILE.npz --dataset NAME
+    ganland compare RUN_OR_JSONL [...]
     ganland recipes | datasets | models | losses
 """
 from __future__ import annotations
@@ -78,6 +80,87 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from .evaluation import append_score, evaluate_real, evaluate_run, evaluate_samples, samples_target
+    from .config import load_config
+
+    opts = {"seed": args.seed, "feature_net": args.feature_net, "weights": args.inception_weights}
+    scores = []
+    if args.real or args.samples:
+        if args.runs:
+            raise GanlandError("give either runs, or --real / --samples with --dataset, not both")
+        if not args.dataset:
+            raise GanlandError("--real and --samples need --dataset NAME (e.g. --dataset fashion-mnist)")
+        if args.real:
+            cfg = load_config(None, {"data.name": args.dataset, "data.root": args.root,
+                                     "data.image_size": args.image_size})
+            scores.append(evaluate_real(cfg, args.n, **opts))
+        else:
+            data = _read_samples(args.samples)
+            target = samples_target(args.dataset, args.root, args.image_size)
+            key = "images" if "images" in data else "samples"
+            samples = data[key][: args.n] if args.n else data[key]
+            labels = data["labels"][: len(samples)] if "labels" in data else None
+            scores.append(evaluate_samples(samples, target, args.seed, labels, True, args.feature_net,
+                                           args.inception_weights, source=f"samples {args.samples}"))
+        if args.out:
+            for sc in scores:
+                append_score(Path(args.out), sc)
+    else:
+        if not args.runs:
+            raise GanlandError("give a run folder to evaluate (or --real / --samples with --dataset)")
+        for run in args.runs:
+            scores.append(evaluate_run(run, args.n, record=not args.no_record, device=args.device, **opts))
+    for sc in scores:
+        p = sc.protocol
+        print(f"{sc.source}  ({sc.seconds:.1f} s)")
+        print(f"  protocol: {p.evaluator} on {p.dataset}, {p.n_generated} generated vs {p.n_real or 'closed-form'} "
+              f"real ({p.reference}), seed {p.seed}"
+              + (f", {p.feature_net} {p.feature_net_sha256[:12]}" if p.feature_net else ""))
+        print(sc.summary())
+    if len(scores) > 1:
+        from .evaluation import compare
+
+        compare(scores)
+    return 0
+
+
+def _read_samples(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise GanlandError(f"samples file {p} not found")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (ValueError, OSError) as e:
+        raise GanlandError(f"{p} is not a readable .npz file of arrays ({e})") from None
+    if "images" not in data and "samples" not in data:
+        raise GanlandError(f"{p} holds {sorted(data)}; expected an array named 'images' (N, H, W[, C]) "
+                           "or 'samples' (N, D)")
+    return data
+
+
+def cmd_compare(args) -> int:
+    from .evaluation import compare, read_scores
+
+    latest = []
+    for src in args.sources:
+        scores = read_scores(Path(src))
+        if not scores:
+            raise GanlandError(f"no scores in {src}")
+        pick = [s for s in scores if not s.source.startswith("in-training")] or scores
+        latest.append(pick[-1])
+    compare(latest)
+    names = sorted({k for s in latest for k, v in s.metrics.items() if not isinstance(v, list)})
+    width = max(len(s.source) for s in latest)
+    print(f"protocol: {latest[0].protocol.evaluator} on {latest[0].protocol.dataset}, "
+          f"{latest[0].protocol.n_generated} samples")
+    print(f"{'':<{width}}  " + "  ".join(f"{n:>10}" for n in names))
+    for s in latest:
+        print(f"{s.source:<{width}}  " + "  ".join(f"{s.metrics.get(n, float('nan')):>10.4g}" for n in names))
+    return 0
+
+
 def cmd_recipes(args) -> int:
     from .config import read_recipe, recipe_names
 
@@ -147,6 +230,26 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     s.set_defaults(func=cmd_sample)
+
+    e = sub.add_parser("eval", help="score runs, real data (--real) or foreign samples (--samples)")
+    e.add_argument("runs", nargs="*", help="run folders (their newest checkpoint) or checkpoint files to evaluate")
+    e.add_argument("--real", action="store_true", help="score real training samples: the floor of every metric")
+    e.add_argument("--samples", metavar="FILE.npz", help="score samples made by any tool (key images or samples)")
+    e.add_argument("--dataset", help="dataset of --real / --samples, e.g. fashion-mnist")
+    e.add_argument("--root", help="folder holding that dataset's files (data.root)")
+    e.add_argument("--image-size", type=int, help="image size of that dataset (data.image_size)")
+    e.add_argument("--n", type=int, help="samples to score (default: 10,000 images, 2,500 2-D, 1,000 sines)")
+    e.add_argument("--seed", type=int, default=0, help="noise / subset seed (default 0)")
+    e.add_argument("--feature-net", help="feature network (default: the dataset's bundled one)")
+    e.add_argument("--inception-weights", metavar="PATH", help="pt_inception-2015-12-05 weights for inception-v3-fid")
+    e.add_argument("--out", help="with --real / --samples: append the scores to this .jsonl file")
+    e.add_argument("--no-record", action="store_true", help="do not append to the run's metrics.jsonl")
+    e.add_argument("--device", default="cpu", help="device that generates the samples (default cpu)")
+    e.set_defaults(func=cmd_eval)
+
+    c = sub.add_parser("compare", help="compare recorded scores (refuses different protocols)")
+    c.add_argument("sources", nargs="+", help="run folders or metrics .jsonl files (newest final score of each)")
+    c.set_defaults(func=cmd_compare)
 
     for name, fn, text in (("recipes", cmd_recipes, "list the recipes"), ("datasets", cmd_datasets, "list datasets"),
                            ("models", cmd_models, "list model families"), ("losses", cmd_losses, "list losses")):

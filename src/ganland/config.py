@@ -95,6 +95,16 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0  # generator steps between in-training evaluations (into metrics.jsonl); 0 = off
+    n_samples: int = 2000  # generated samples each in-training evaluation scores
+    seed: int = 0  # seed of the fixed noise those samples come from
+    feature_net: Optional[str] = None  # feature network for images; None = the dataset's default
+    inception_weights: Optional[str] = None  # path of the Inception-v3 FID weights (feature_net inception-v3-fid)
+    full: bool = False  # also KID, precision/recall and density/coverage during training (slower)
+
+
+@dataclass
 class Config:
     recipe: Optional[str] = None  # name of the recipe this run started from (informational)
     description: str = ""  # one line shown by `ganland recipes`
@@ -103,6 +113,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -331,6 +342,9 @@ def check_ranges(cfg: Config) -> None:
                    "loss.gp_weight": cfg.loss.gp_weight, "loss.r1_weight": cfg.loss.r1_weight}.items():
         if v < 0:
             raise ConfigError(f"{key} must be 0 or more, got {v}")
+    if cfg.eval.every < 0 or cfg.eval.n_samples < 2:
+        raise ConfigError(f"eval.every must be 0 or more and eval.n_samples at least 2; got {cfg.eval.every}, "
+                          f"{cfg.eval.n_samples}")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
     if cfg.model.z_prior not in ("normal", "uniform"):

@@ -1,4 +1,18 @@
 """Metrics as pure functions: samples or features -> statistics -> numbers."""
+from .classifier import class_coverage, class_histogram, conditional_accuracy, inception_score
+from .fid import FeatureStats, StatsAccumulator, feature_statistics, fid, frechet_distance
+from .kid import kid, mmd2_unbiased
+from .prdc import density_coverage, prdc, precision_recall
+from .signals import fit_sines, normal_1d_stats, sine_metrics
 from .toy import mode_stats
+from . import cnn  # noqa: F401  (registers the bundled feature nets fashion-mnist-cnn, mnist-cnn)
+from . import inception  # noqa: F401  (registers the feature net inception-v3-fid)
 
-__all__ = ["mode_stats"]
+__all__ = [
+    "mode_stats",
+    "FeatureStats", "StatsAccumulator", "feature_statistics", "frechet_distance", "fid",
+    "kid", "mmd2_unbiased",
+    "precision_recall", "density_coverage", "prdc",
+    "inception_score", "class_histogram", "class_coverage", "conditional_accuracy",
+    "normal_1d_stats", "fit_sines", "sine_metrics",
+]

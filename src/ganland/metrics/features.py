@@ -50,7 +50,9 @@ class FeatureExtractor:
             if logits is not None:
                 probs.append(torch.softmax(logits.double(), dim=1).cpu())
         features = torch.cat(feats).numpy() if feats else np.zeros((0, self.feature_dim))
-        return features, (torch.cat(probs).numpy() if probs else None)
+        if probs:
+            return features, torch.cat(probs).numpy()
+        return features, (np.zeros((0, self.n_classes)) if self.n_classes and not len(x) else None)
 
 
 def as_nchw_uint8(images) -> torch.Tensor:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 def mode_stats(samples: np.ndarray, modes: np.ndarray, std: float, n_sigma: float = 3.0) -> dict:
     """samples (N, 2), modes (K, 2), std of each mode -> {modes_captured, high_quality, reverse_kl, counts}.
@@ -18,6 +20,14 @@ def mode_stats(samples: np.ndarray, modes: np.ndarray, std: float, n_sigma: floa
     """
     samples = np.asarray(samples, dtype=np.float64)
     modes = np.asarray(modes, dtype=np.float64)
+    if modes.ndim != 2 or modes.shape[0] < 1:
+        raise ConfigError(f"mode_stats: expected modes (K, D), got shape {modes.shape}")
+    if samples.ndim != 2 or samples.shape[1] != modes.shape[1]:
+        raise ConfigError(f"mode_stats: expected samples (N, {modes.shape[1]}) like the modes, got shape {samples.shape}")
+    if not (np.isfinite(samples).all() and np.isfinite(modes).all()):
+        raise ConfigError("mode_stats: samples or modes contain NaN or inf")
+    if not std > 0:
+        raise ConfigError(f"mode_stats: std must be > 0, got {std}")
     d2 = ((samples[:, None, :] - modes[None, :, :]) ** 2).sum(-1)  # (N, K)
     nearest = d2.argmin(1)
     dist = np.sqrt(d2[np.arange(len(samples)), nearest])

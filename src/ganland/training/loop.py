@@ -27,7 +27,9 @@ from ..build import build_dataset, build_loss, build_models, build_optimizer, ch
 from ..config import Config, load_config, yaml_load
 from ..data import to_model_range, to_uint8
 from ..errors import CheckpointError, ConfigError
-from ..viz import PLOTS
+from ..evaluation import (Target, append_score, dataset_label, evaluate_samples, evaluator_for, load_extractor,
+                          read_scores)
+from ..viz import PLOTS, quality_curve
 from .checkpoint import latest_checkpoint, save_checkpoint
 from .step import StepSettings, d_step, g_step
 
@@ -247,6 +249,7 @@ class Trainer:
         fixed = torch.Generator().manual_seed(t.seed + 3)
         self.fixed_z = sample_z(n_fixed, cfg.model.z_dim, cfg.model.z_prior, fixed, "cpu")
         self.plot = plot
+        self.evaluator = InTrainingEval(cfg, self.test_set, self.n_classes) if cfg.eval.every else None
 
         self.step = 0  # generator steps done
         self.d_steps = 0  # discriminator steps done
@@ -474,6 +477,8 @@ class Trainer:
                     self._log(progress)
                 if t.sample_every and self.step % t.sample_every == 0:
                     samples = self.save_samples()
+                if self.evaluator is not None and self.step % cfg.eval.every == 0:
+                    self._evaluate(progress)
                 stop = self._want_stop()
                 now = time.monotonic()
                 if stop is None and ((t.checkpoint_every and self.step % t.checkpoint_every == 0) or
@@ -490,6 +495,17 @@ class Trainer:
         seconds = self.seconds
         return RunResult(self.run_dir, self.step, self.epoch + self.batches.pos / self.batches.per_epoch,
                          seconds, samples, ckpt_path, self.last_stats)
+
+    def _evaluate(self, progress: Optional[_Progress]) -> None:
+        score = self.evaluator(self.generate, self.step)
+        append_score(self.run_dir / "metrics.jsonl", score)
+        history = [s for s in read_scores(self.run_dir / "metrics.jsonl") if s.source.startswith("in-training")]
+        (self.run_dir / "samples").mkdir(exist_ok=True)
+        quality_curve(history, self.run_dir / "samples" / "quality.png")
+        shown = {k: v for k, v in score.metrics.items() if not isinstance(v, list)}
+        text = "  ".join(f"{k} {v:.4g}" for k, v in list(shown.items())[:6])
+        if progress is not None:
+            progress.write(f"eval step {self.step}: {text}")
 
     def _update_ema(self) -> None:
         decay = self.cfg.train.ema
@@ -523,22 +539,61 @@ class Trainer:
         progress.write("  ".join(parts))
 
     def _trim_stats(self) -> None:
-        """On resume, drop the stats lines written after the checkpoint we resume from."""
-        path = self.run_dir / "stats.jsonl"
-        if not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by a kill
-                continue
+        """On resume, drop the stats and in-training scores written after the checkpoint."""
+
+        def keep_stat(rec: dict) -> bool:
             step = rec.get("step", 0)
             if rec.get("partial"):  # the resumed run logs this window in full
-                continue
-            if step < self.step or (step == self.step and (rec.get("kind") == "train" or rec["epoch"] <= self.epoch)):
-                keep.append(line)
-        path.write_text("".join(line + "\n" for line in keep))
+                return False
+            return step < self.step or (step == self.step and (rec.get("kind") == "train" or rec["epoch"] <= self.epoch))
+
+        def keep_score(rec: dict) -> bool:
+            return not (rec.get("source", "").startswith("in-training") and (rec.get("step") or 0) > self.step)
+
+        _filter_jsonl(self.run_dir / "stats.jsonl", keep_stat)
+        _filter_jsonl(self.run_dir / "metrics.jsonl", keep_score)
+
+
+def _filter_jsonl(path: Path, keep) -> None:
+    """Rewrite a JSON-lines file with the records `keep` accepts (and without broken lines)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if (rec := _json_or_none(line)) is not None and keep(rec)]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+def _json_or_none(line: str) -> Optional[dict]:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
+
+
+class InTrainingEval:
+    """The cheap metrics on a fixed set of generated samples, every `eval.every` steps.
+
+    Uses its own fixed noise (eval.seed), so it changes nothing in the training's random streams.
+    """
+
+    def __init__(self, cfg: Config, test_set, n_classes: int):
+        e = cfg.eval
+        self.target = Target(test_set, dataset_label(cfg), tuple(test_set.shape))
+        self.evaluator = evaluator_for(self.target)  # fails now, not mid-run, when there are no metrics
+        self.extractor = (load_extractor(test_set.name, e.feature_net, e.inception_weights)
+                          if self.evaluator == "images" else None)
+        gen = torch.Generator().manual_seed(e.seed)
+        self.z = sample_z(e.n_samples, cfg.model.z_dim, cfg.model.z_prior, gen, "cpu")
+        self.c = torch.arange(e.n_samples) % n_classes if n_classes else None
+        self.cfg = cfg
+
+    def __call__(self, generate, step: int):
+        x = generate(self.z, self.c)
+        samples = to_uint8(x).permute(0, 2, 3, 1).numpy() if self.evaluator == "images" else x.numpy()
+        labels = self.c.numpy() if self.c is not None else None
+        score = evaluate_samples(samples, self.target, self.cfg.eval.seed, labels, self.cfg.eval.full,
+                                 source=f"in-training, step {step}", extractor=self.extractor)
+        score.step = step
+        return score
 
 
 def new_run_dir(cfg: Config, out: Optional[str]) -> Path:
@@ -560,7 +615,9 @@ def train(cfg: Config, out: Optional[str] = None) -> RunResult:
 
 STOP_KEYS = ("train.steps", "train.epochs", "train.minutes")
 RESUMABLE_KEYS = STOP_KEYS + ("train.progress", "train.device", "train.log_every", "train.sample_every",
-                              "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints")
+                              "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints",
+                              "eval.every", "eval.n_samples", "eval.seed", "eval.feature_net",
+                              "eval.inception_weights", "eval.full")
 
 
 def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:

@@ -129,3 +129,35 @@ def loss_curves(stats: list[dict], path: Path, title: str = "") -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def quality_curve(scores: list, path: Path, metric: Optional[str] = None, floor: Optional[float] = None,
+                  title: str = "") -> Path:
+    """Plot one metric of in-training scores (`evaluation.Score`s with a step) against the step.
+
+    metric: default "fid" for images, else the evaluator's headline metric; floor: a value to draw
+    as a dashed line (the real-data floor of the same protocol).
+    """
+    rows = [s for s in scores if s.step is not None]
+    if metric is None:
+        first = rows[0].metrics if rows else {}
+        metric = next((m for m in ("fid", "high_quality", "w1", "sine_share") if m in first), "fid")
+    rows = [s for s in rows if isinstance(s.metrics.get(metric), (int, float))]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot([s.step for s in rows], [s.metrics[metric] for s in rows], "o-", ms=3, label=metric)
+    if floor is not None:
+        ax.axhline(floor, ls="--", c="gray", label="real-data floor")
+    if metric in ("fid", "w1") and rows and min(s.metrics[metric] for s in rows) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(metric)
+    if rows:
+        p = rows[-1].protocol
+        ax.set_title(title or f"{p.dataset}: {metric}, {p.n_generated} samples"
+                     + (f", {p.feature_net}" if p.feature_net else ""), fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,357 @@
+"""Evaluation: score samples under a recorded protocol (`ganland eval`, `ganland.evaluate`).
+
+Images are judged through a feature network (the bundled Fashion-MNIST / MNIST CNNs, or the
+reference Inception-v3 when the user has its weights) against the features of the dataset's
+test split, computed once and cached per dataset content and feature-network hash. Toy data are
+judged by their own metrics: modes for 2-D mixtures, moments and distances for the 1-D normal,
+least-squares sine fits for signals.
+
+Every score carries its protocol: evaluator, dataset, feature network and hash, numbers of real
+and generated samples, reference split (and a hash of its pixels), seed, ganland version.
+Scores under different protocols are never compared (`compare` refuses).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from . import __version__
+from .errors import ConfigError
+from .registry import Registry
+
+REFERENCE_SPLIT = "test"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that must be equal for two scores to be comparable."""
+
+    evaluator: str  # "images", "normal-1d", "sine" or "mixture"
+    dataset: str  # dataset name, with the image size when resized ("mnist@32px")
+    n_generated: int  # generated samples scored
+    n_real: int  # real samples they are scored against; 0 when the target is known in closed form
+    reference: str  # "test split <hash of its pixels>" or the closed-form target
+    seed: int  # seed of the generated noise and of the metrics' random subsets
+    feature_net: Optional[str] = None  # feature network (images only)
+    feature_net_sha256: Optional[str] = None  # SHA-256 of its weights
+    ganland_version: str = __version__
+
+    def key(self) -> tuple:
+        """The fields that decide comparability (only the major.minor part of the version)."""
+        d = asdict(self)
+        d["ganland_version"] = ".".join(self.ganland_version.split(".")[:2])
+        return tuple(sorted(d.items()))
+
+    def differences(self, other: "Protocol") -> list[str]:
+        a, b = dict(self.key()), dict(other.key())
+        return [f"{k}: {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k]]
+
+
+@dataclass
+class Score:
+    """Metrics of one sample set under one protocol."""
+
+    protocol: Protocol
+    metrics: dict  # name -> number (histograms as lists)
+    source: str = ""  # what was scored: "run ... step N", a samples file, "real training images"
+    seconds: float = 0.0  # how long the evaluation took
+    step: Optional[int] = None  # the generator step, for runs
+
+    def to_json(self) -> dict:
+        return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "source": self.source, "step": self.step,
+                "seconds": round(self.seconds, 3), "protocol": asdict(self.protocol), "metrics": self.metrics}
+
+    @staticmethod
+    def from_json(d: dict) -> "Score":
+        return Score(Protocol(**d["protocol"]), d["metrics"], d.get("source", ""), d.get("seconds", 0.0), d.get("step"))
+
+    def summary(self) -> str:
+        """The metrics as aligned 'name value' lines (histograms on one line)."""
+        lines = []
+        for k, v in self.metrics.items():
+            shown = " ".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:.6g}"
+            lines.append(f"  {k:<22} {shown}")
+        return "\n".join(lines)
+
+
+def append_score(path: Path, score: Score) -> None:
+    """Add one JSON line to a metrics.jsonl file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(score.to_json()) + "\n")
+
+
+def read_scores(path: Path) -> list[Score]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise ConfigError(f"no scores at {path}: evaluate first (ganland eval RUN)")
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(Score.from_json(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line cut short by a kill
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The reference: the dataset's test split, and its features cached on disk
+
+
+def _cache_dir() -> Path:
+    from .data.sources import cache_root
+
+    return cache_root() / "reference-features"
+
+
+def content_hash(x: torch.Tensor) -> str:
+    """SHA-256 of a uint8 image tensor's bytes (identifies the reference set exactly)."""
+    return hashlib.sha256(np.ascontiguousarray(x.numpy()).tobytes()).hexdigest()
+
+
+def reference_features(images: torch.Tensor, label: str, extractor, batch_size: int = 500):
+    """(features (N, F), probs (N, K) or None, content hash) of uint8 images (N, C, H, W),
+    cached under the images' hash and the feature network's hash."""
+    content = content_hash(images)
+    path = _cache_dir() / f"{label}-{content[:16]}-{extractor.name}-{extractor.sha256[:16]}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return z["features"], (z["probs"] if z["probs"].size else None), content
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)  # a damaged cache entry is recomputed
+    feats, probs = extractor.extract(images, batch_size=batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, features=feats, probs=probs if probs is not None else np.zeros(0))
+    tmp.replace(path)
+    return feats, probs, content
+
+
+@dataclass
+class Target:
+    """What samples are judged against: the reference split of a dataset."""
+
+    dataset: object  # ArrayDataset (images: its test split) or SamplerDataset (toys)
+    label: str  # dataset name in the protocol
+    shape: tuple  # one sample's shape in model layout
+
+
+def dataset_label(cfg) -> str:
+    return cfg.data.name + (f"@{cfg.data.image_size}px" if cfg.data.image_size else "")
+
+
+def build_target(cfg) -> Target:
+    """The reference split of the configured dataset."""
+    from .build import build_dataset
+
+    ref = build_dataset(cfg, REFERENCE_SPLIT)
+    return Target(ref, dataset_label(cfg), tuple(ref.shape))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluators, one per kind of data: fn(samples, labels, target, seed, full, feature_net, weights)
+# -> (metrics dict, Protocol)
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    fn: Callable
+    n_default: int  # generated samples scored by default (the literature's protocol)
+    doc: str
+
+
+EVALUATORS: Registry[Evaluator] = Registry("evaluator")
+
+# Toy datasets by name -> their evaluator; every image dataset uses "images".
+TOY_EVALUATOR = {"gaussian-1d": "normal-1d", "sine": "sine", "ring": "mixture", "grid": "mixture"}
+
+
+def evaluator_for(target: Target) -> str:
+    if getattr(target.dataset, "is_image", False):
+        return "images"
+    name = target.dataset.name
+    if name not in TOY_EVALUATOR:
+        raise ConfigError(f"ganland has no metrics for dataset {name!r} yet (it scores images, "
+                          f"{', '.join(sorted(TOY_EVALUATOR))})")
+    return TOY_EVALUATOR[name]
+
+
+def load_extractor(dataset_name: str, feature_net: Optional[str], weights: Optional[str]):
+    from .metrics.features import DEFAULT_FEATURE_NET, FEATURE_NETS
+
+    name = feature_net or DEFAULT_FEATURE_NET.get(dataset_name, "inception-v3-fid")
+    return FEATURE_NETS.get(name)(weights=weights)
+
+
+def _images(samples: np.ndarray, labels, target: Target, seed: int, full: bool, feature_net=None, weights=None,
+            extractor=None):
+    from .metrics import (class_coverage, conditional_accuracy, feature_statistics, frechet_distance,
+                          inception_score, kid, prdc)
+    from .metrics.features import to_uint8_images
+
+    fake = to_uint8_images(samples)  # (N, H, W, C) uint8
+    c, h, w = target.shape
+    if fake.shape[1:] != (h, w, c):
+        raise ConfigError(f"samples have shape {fake.shape[1:]} (H, W, C) but {target.label} images are "
+                          f"{(h, w, c)}; generate at the dataset's size (or set data.image_size to match)")
+    extractor = extractor or load_extractor(target.dataset.name, feature_net, weights)
+    real_feats, _, content = reference_features(target.dataset.x, target.label, extractor)
+    fake_feats, fake_probs = extractor.extract(fake)
+    m: dict = {"fid": frechet_distance(feature_statistics(real_feats), feature_statistics(fake_feats))}
+    if full:
+        kid_mean, kid_std = kid(real_feats, fake_feats, seed=seed)
+        m.update({"kid": kid_mean, "kid_std": kid_std})
+        m.update(prdc(real_feats, fake_feats))
+    if fake_probs is not None and extractor.n_classes:
+        m["is"], m["is_std"] = inception_score(fake_probs, n_splits=min(10, len(fake_probs)))
+    if fake_probs is not None and extractor.class_names is not None:
+        # Class metrics only where the network's classes are the dataset's (the bundled CNNs);
+        # ImageNet classes say nothing about which garment or digit an image shows.
+        cov = class_coverage(fake_probs, extractor.n_classes)
+        m.update({"class_coverage": cov["coverage"], "class_coverage_1pct": cov["coverage_min_share"],
+                  "class_entropy": cov["entropy"], "class_histogram": cov["histogram"]})
+        if labels is not None:
+            m["conditional_accuracy"] = conditional_accuracy(fake_probs, labels)
+    protocol = Protocol("images", target.label, len(fake), len(real_feats), f"{REFERENCE_SPLIT} split {content[:16]}",
+                        seed, extractor.name, extractor.sha256)
+    return m, protocol
+
+
+def _normal_1d(samples, labels, target: Target, seed, full, **_):
+    from .metrics import normal_1d_stats
+
+    t = target.dataset.target
+    m = normal_1d_stats(np.asarray(samples, dtype=np.float64).reshape(-1), t["mean"], t["std"])
+    return m, Protocol("normal-1d", target.label, len(samples), 0, f"N({t['mean']:g}, {t['std']:g}^2)", seed)
+
+
+def _sine(samples, labels, target: Target, seed, full, **_):
+    from .metrics import sine_metrics
+
+    m = sine_metrics(np.asarray(samples, dtype=np.float64))
+    t = target.dataset.target
+    ref = f"sines x0~U{tuple(t['x0'])} freq~U{tuple(t['freq'])} mult~U{tuple(t['mult'])}"
+    return m, Protocol("sine", target.label, len(samples), 0, ref, seed)
+
+
+def _mixture(samples, labels, target: Target, seed, full, **_):
+    from .metrics import mode_stats
+
+    t = target.dataset.target
+    m = mode_stats(np.asarray(samples, dtype=np.float64), t["modes"], t["std"])
+    ref = f"{len(t['modes'])} Gaussian modes, std {t['std']:g}"
+    return m, Protocol("mixture", target.label, len(samples), 0, ref, seed)
+
+
+EVALUATORS.register("images", help="FID, KID, precision/recall, density/coverage, IS, class coverage")(
+    Evaluator(_images, 10_000, "feature-network metrics against the test split"))
+EVALUATORS.register("normal-1d", help="mean, std, Kolmogorov-Smirnov and 1-Wasserstein to the target normal")(
+    Evaluator(_normal_1d, 10_000, "moments and distances to N(mean, std)"))
+EVALUATORS.register("sine", help="share of curves fitted as sines in the data's ranges; residuals; spreads")(
+    Evaluator(_sine, 1_000, "least-squares sine fits"))
+EVALUATORS.register("mixture", help="modes captured, high-quality share, reverse KL (2,500 samples)")(
+    Evaluator(_mixture, 2_500, "VEEGAN/PacGAN mode statistics"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def evaluate_samples(samples: np.ndarray, target: Target, seed: int = 0, labels: Optional[np.ndarray] = None,
+                     full: bool = True, feature_net: Optional[str] = None, weights: Optional[str] = None,
+                     source: str = "", extractor=None) -> Score:
+    """Score an array of samples (images (N, H, W[, C]) uint8 or float; vectors (N, D)) against `target`."""
+    t0 = time.perf_counter()
+    ev = EVALUATORS.get(evaluator_for(target))
+    kwargs = {"feature_net": feature_net, "weights": weights}
+    if extractor is not None:
+        kwargs["extractor"] = extractor
+    metrics, protocol = ev.fn(samples, labels, target, seed, full, **kwargs)
+    return Score(protocol, _plain(metrics), source, time.perf_counter() - t0)
+
+
+def evaluate_run(run: str | Path, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
+                 weights: Optional[str] = None, record: bool = True, device: str = "cpu") -> Score:
+    """Score the newest checkpoint of a run folder (or one checkpoint file of it) and append the
+    score to the run's metrics.jsonl."""
+    from .api import load
+
+    run = Path(run)
+    model = load(run, device=device)
+    run_dir = run.parent.parent if run.is_file() else run  # RUN/checkpoints/step-N.pt -> RUN
+    target = build_target(model.config)
+    n = n or EVALUATORS.get(evaluator_for(target)).n_default
+    out = model.sample(n, seed=seed)
+    samples = out["images"] if model.is_image else out["samples"]
+    score = evaluate_samples(samples, target, seed, out.get("labels"), True, feature_net, weights,
+                             f"run {run_dir} step {model.step}")
+    score.step = model.step
+    if record:
+        append_score(run_dir / "metrics.jsonl", score)
+    return score
+
+
+def evaluate_real(cfg, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
+                  weights: Optional[str] = None) -> Score:
+    """The real-data floor: n real *training* samples scored as if generated, same protocol."""
+    from .build import build_dataset
+
+    target = build_target(cfg)
+    n = n or EVALUATORS.get(evaluator_for(target)).n_default
+    train = build_dataset(cfg, "train")
+    gen = torch.Generator().manual_seed(seed)
+    if train.finite:
+        if n > len(train):
+            raise ConfigError(f"asked for {n} real samples but the training split holds {len(train)}: pass "
+                              f"--n {len(train)} or fewer (n=... from Python), and score generated samples with "
+                              f"the same n so that the scores stay comparable")
+        idx = torch.randperm(len(train), generator=gen)[:n]
+        x = train.x[idx]
+        samples = x.permute(0, 2, 3, 1).numpy() if train.is_image else x.numpy()
+        labels = train.y[idx].numpy() if train.y is not None else None
+    else:
+        samples, labels = train.draw(n, gen).numpy(), None
+    return evaluate_samples(samples, target, seed, labels, True, feature_net, weights, "real training samples")
+
+
+def samples_target(dataset: str, root: Optional[str] = None, image_size: Optional[int] = None) -> Target:
+    """The reference of a named dataset (for scoring foreign samples)."""
+    from .config import load_config
+
+    return build_target(load_config(None, {"data.name": dataset, "data.root": root, "data.image_size": image_size}))
+
+
+def compare(scores: list[Score]) -> list[Score]:
+    """The scores, after checking that they share one protocol; raises ConfigError otherwise."""
+    if not scores:
+        raise ConfigError("nothing to compare")
+    first = scores[0]
+    for s in scores[1:]:
+        diff = first.protocol.differences(s.protocol)
+        if diff:
+            raise ConfigError(f"refusing to compare {first.source or 'score 1'} with {s.source or 'another score'}: "
+                              f"their protocols differ ({'; '.join(diff)}). Evaluate both with the same settings.")
+    return scores
+
+
+def _plain(metrics: dict) -> dict:
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, (np.floating, np.integer)):
+            v = v.item()
+        out[k] = v
+    return out
