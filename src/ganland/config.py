@@ -105,6 +105,17 @@ class EvalConfig:
 
 
 @dataclass
+class SpeedConfig:
+    """How fast a step runs; none of these changes what is being trained (docs/performance.md)."""
+
+    reuse_fake: bool = True  # with n_critic 1, G's step reuses the D step's fake batch (one G forward less)
+    channels_last: Optional[bool] = None  # NHWC memory layout; None = auto (on for image models)
+    amp: str = "auto"  # mixed precision: auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
+    compile: bool = False  # torch.compile G and D (minutes of compilation on a small CPU)
+    threads: int = 0  # CPU threads for torch; 0 = torch's default (one per core)
+
+
+@dataclass
 class Config:
     recipe: Optional[str] = None  # name of the recipe this run started from (informational)
     description: str = ""  # one line shown by `ganland recipes`
@@ -114,6 +125,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -345,6 +357,11 @@ def check_ranges(cfg: Config) -> None:
     if cfg.eval.every < 0 or cfg.eval.n_samples < 2:
         raise ConfigError(f"eval.every must be 0 or more and eval.n_samples at least 2; got {cfg.eval.every}, "
                           f"{cfg.eval.n_samples}")
+    sp = cfg.speed
+    if sp.amp not in ("auto", "bf16", "fp32"):
+        raise ConfigError(f"speed.amp must be one of auto, bf16, fp32; got {sp.amp!r}")
+    if sp.threads < 0:
+        raise ConfigError(f"speed.threads must be 0 (torch's default) or more, got {sp.threads}")
     if t.ema is not None and not 0.0 < t.ema < 1.0:
         raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
     if cfg.model.z_prior not in ("normal", "uniform"):

@@ -34,6 +34,19 @@ from .checkpoint import latest_checkpoint, save_checkpoint
 from .step import StepSettings, d_step, g_step
 
 
+def _autocast(amp: str, device: torch.device) -> Optional[tuple[str, torch.dtype]]:
+    """speed.amp -> (device type, dtype) for torch.autocast, or None for fp32.
+
+    auto: bf16 on CUDA; fp32 on the CPU, where bf16 pays only with AVX-512 BF16 / AMX units
+    (measured 10-20x slower than fp32 on an AVX2-only CPU: docs/performance.md).
+    """
+    if amp == "fp32" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "mps":
+        raise ConfigError("speed.amp=bf16 is not supported on MPS; use speed.amp=fp32")
+    return (device.type, torch.bfloat16)
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" -> cuda, then mps, then cpu; anything else must be available as asked."""
     if name == "auto":
@@ -225,13 +238,22 @@ class Trainer:
         self.G, self.D = build_models(cfg, self.train_set.shape, self.train_set.n_classes)
         check_config(cfg, self.train_set, (self.G, self.D))
         self.n_classes = self.train_set.n_classes if cfg.model.conditional else 0
-        self.G.to(self.device)
-        self.D.to(self.device)
+        sp = cfg.speed
+        if sp.threads:
+            torch.set_num_threads(sp.threads)
+        self.channels_last = bool(self.train_set.is_image) if sp.channels_last is None else sp.channels_last
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.G.to(self.device, memory_format=layout)
+        self.D.to(self.device, memory_format=layout)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema else None
         self.opt_G = build_optimizer(self.G, cfg.optim.G)
         self.opt_D = build_optimizer(self.D, cfg.optim.D)
         self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
-                                     cfg.loss.gp_target, cfg.loss.r1_weight)
+                                     cfg.loss.gp_target, cfg.loss.r1_weight, _autocast(sp.amp, self.device))
+        self.reuse_fake = sp.reuse_fake and t.n_critic == 1
+        # What the steps call: the models themselves, or their compiled versions (same parameters).
+        self.G_step, self.D_step = ((torch.compile(self.G), torch.compile(self.D)) if sp.compile
+                                    else (self.G, self.D))
 
         # Random streams: noise and penalties on the device; data order on the CPU.
         self.gen = torch.Generator(self.device).manual_seed(t.seed)
@@ -453,10 +475,17 @@ class Trainer:
             while stop is None:
                 self._schedule()
                 want_norm = (self.step + 1) % t.log_every == 0
+                x_fake = None
                 for _ in range(t.n_critic):
                     x, c, epoch_end = self.batches.next()
+                    if self.channels_last and x.dim() == 4:
+                        x = x.contiguous(memory_format=torch.channels_last)
                     z = sample_z(len(x), cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
-                    out = d_step(self.G, self.D, self.opt_D, self.settings, x, c, z, c, self.gen, want_norm)
+                    if self.reuse_fake:  # one G forward serves both steps
+                        with self.settings.precision():
+                            x_fake = self.G_step(z, c)
+                    out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen,
+                                 want_norm, x_fake)
                     self.d_steps += 1
                     self.images += len(x)
                     self.window.add(out)
@@ -464,8 +493,12 @@ class Trainer:
                     if epoch_end:
                         self.epoch += 1
                         self._end_epoch(progress)
-                z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
-                out = g_step(self.G, self.D, self.opt_G, self.settings, z, self._sample_labels(t.batch_size), want_norm)
+                if x_fake is not None:
+                    out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake)
+                else:
+                    z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+                    out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z,
+                                 self._sample_labels(t.batch_size), want_norm)
                 self.window.add(out)
                 self.epoch_means.add({"loss_G": out["loss_G"]})
                 if self.G_ema is not None:

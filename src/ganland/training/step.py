@@ -5,6 +5,7 @@ to read them.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -23,6 +24,13 @@ class StepSettings:
     gp_weight: float = 0.0
     gp_target: float = 1.0
     r1_weight: float = 0.0
+    autocast: Optional[tuple[str, torch.dtype]] = None  # (device type, dtype) of mixed precision; None = fp32
+
+    def precision(self):
+        """The autocast context of the forward passes (losses are taken in fp32 on its outputs)."""
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.autocast[0], dtype=self.autocast[1])
 
 
 def grad_norm(module: nn.Module) -> Tensor:
@@ -63,13 +71,19 @@ def clip_and_step(module: nn.Module, opt: torch.optim.Optimizer, o: OptimizerCon
 def d_step(
     G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, s: StepSettings,
     x_real: Tensor, c_real: Optional[Tensor], z: Tensor, c_fake: Optional[Tensor],
-    generator: torch.Generator, want_norm: bool = False,
+    generator: torch.Generator, want_norm: bool = False, x_fake: Optional[Tensor] = None,
 ) -> dict[str, Tensor]:
-    """Update D once on a real batch (N, *shape) and a fake batch made from z (N, z_dim)."""
-    with torch.no_grad():
-        x_fake = G(z, c_fake)  # (N, *shape), no graph into G
-    real_logits = D(x_real, c_real)  # (N,)
-    fake_logits = D(x_fake, c_fake)  # (N,)
+    """Update D once on a real batch (N, *shape) and a fake batch made from z (N, z_dim).
+
+    x_fake: the fake batch when the caller already made it (it is detached here); z is then unused.
+    """
+    if x_fake is None:
+        with torch.no_grad(), s.precision():
+            x_fake = G(z, c_fake)  # (N, *shape), no graph into G
+    x_fake = x_fake.detach().float()  # fp32 for the penalties (a no-op without mixed precision)
+    with s.precision():
+        real_logits = D(x_real, c_real).float()  # (N,)
+        fake_logits = D(x_fake, c_fake).float()  # (N,)
     loss_real = s.loss.d_real(real_logits)
     loss_fake = s.loss.d_fake(fake_logits)
     loss_D = loss_real + loss_fake
@@ -97,12 +111,16 @@ def d_step(
 
 def g_step(
     G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, s: StepSettings,
-    z: Tensor, c_fake: Optional[Tensor], want_norm: bool = False,
+    z: Optional[Tensor], c_fake: Optional[Tensor], want_norm: bool = False, x_fake: Optional[Tensor] = None,
 ) -> dict[str, Tensor]:
-    """Update G once through D (D's weights are frozen for this step)."""
+    """Update G once through D (D's weights are frozen for this step).
+
+    x_fake: G's output with its graph, when the caller already made it (speed.reuse_fake).
+    """
     D.requires_grad_(False)  # no gradients for D's weights: saves their backward
     try:
-        fake_logits = D(G(z, c_fake), c_fake)  # (N,)
+        with s.precision():
+            fake_logits = D(G(z, c_fake) if x_fake is None else x_fake, c_fake).float()  # (N,)
         loss_G = s.loss.g(fake_logits)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
