@@ -118,18 +118,22 @@ def load(run_or_checkpoint: str | Path, device: str = "cpu", ema: bool = True) -
     else:
         raise CheckpointError(f"{path} is neither a run folder nor a checkpoint file")
     cfg = load_config(yaml_load(ck["config_yaml"], f"{path} config"))
-    info = ck["data_info"]
-    G, _ = build_models(cfg, tuple(info["shape"]), int(info["n_classes"]))
+    try:
+        info = ck["data_info"]
+        shape, n_classes, step = tuple(int(n) for n in info["shape"]), int(info["n_classes"]), int(ck["counters"]["step"])
+        is_image, class_names = bool(info["is_image"]), info.get("class_names")
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{ck.get('path', path)}: damaged checkpoint contents ({type(e).__name__}: {e})") from None
+    G, _ = build_models(cfg, shape, n_classes)
     state = ck["G_ema"] if (ema and ck.get("G_ema") is not None) else ck["G"]
     try:
         G.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit the model its config describes: "
-                              f"{str(e).splitlines()[0][:300]}") from None
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{ck.get('path', path)}: weights do not fit the model its config describes "
+                              f"(different model or ganland version?): {str(e).splitlines()[0][:300]}") from None
     dev = resolve_device(device)
     G.to(dev).eval()
-    return Generator(G, cfg, tuple(info["shape"]), int(info["n_classes"]) if cfg.model.conditional else 0,
-                     info.get("class_names"), bool(info["is_image"]), int(ck["counters"]["step"]), dev)
+    return Generator(G, cfg, shape, n_classes if cfg.model.conditional else 0, class_names, is_image, step, dev)
 
 
 def sample(run: str | Path, n: int = 64, classes=None, seed: int = 0, device: str = "cpu") -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 import types
 import typing
@@ -92,6 +93,9 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk (older ones are deleted)
     heldout_batches: int = 10  # test-split batches scored by D at each epoch's end; 0 = skip
     progress: bool = True  # show a progress bar with live losses and ETA
+    guard: bool = True  # divergence guard: NaN/inf checks at logging and checkpoint steps, rollback on failure
+    guard_retries: int = 2  # rollbacks to the last good checkpoint (each halves both learning rates); 0 = stop at once
+    guard_saturation_steps: int = 0  # D steps in a row with a saturated D that count as divergence; 0 = off
 
 
 @dataclass
@@ -335,6 +339,20 @@ def load_config(recipe: str | dict | None = None, overrides: dict | list[str] | 
     return cfg
 
 
+def _floats(obj: Any, prefix: str = "") -> list[tuple[str, float]]:
+    """(dotted key, value) of every float in the typed sections (options mappings excluded)."""
+    out = []
+    for f in dataclasses.fields(obj):
+        v, key = getattr(obj, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(v):
+            out += _floats(v, key + ".")
+        elif isinstance(v, float):
+            out.append((key, v))
+        elif isinstance(v, tuple):
+            out += [(f"{key}[{i}]", x) for i, x in enumerate(v) if isinstance(x, float)]
+    return out
+
+
 def check_ranges(cfg: Config) -> None:
     """Value checks that do not need the components (those live in ganland.build)."""
     t = cfg.train
@@ -349,8 +367,12 @@ def check_ranges(cfg: Config) -> None:
                    "data.image_size": cfg.data.image_size}.items():
         if v is not None and v <= 0:
             raise ConfigError(f"{key} must be positive (or null for no limit), got {v}")
+    for key, v in _floats(cfg):
+        if not math.isfinite(v):
+            raise ConfigError(f"{key} must be a finite number, got {v}")
     for key, v in {"train.sample_every": t.sample_every, "train.checkpoint_every": t.checkpoint_every,
                    "train.checkpoint_minutes": t.checkpoint_minutes, "train.heldout_batches": t.heldout_batches,
+                   "train.guard_retries": t.guard_retries, "train.guard_saturation_steps": t.guard_saturation_steps,
                    "loss.gp_weight": cfg.loss.gp_weight, "loss.r1_weight": cfg.loss.r1_weight}.items():
         if v < 0:
             raise ConfigError(f"{key} must be 0 or more, got {v}")
@@ -384,3 +406,13 @@ def check_ranges(cfg: Config) -> None:
                               + close_match_hint(o.decay, ["none", "linear"]))
         if not all(0.0 <= b < 1.0 for b in o.betas):
             raise ConfigError(f"optim.{net}.betas must lie in [0, 1), got {list(o.betas)}")
+        # Settings that would be silently ignored: an error, so nobody believes they are in effect.
+        if o.name == "adam" and o.momentum != 0:
+            raise ConfigError(f"optim.{net}.momentum applies to sgd and rmsprop, not adam (Adam's momentum is "
+                              f"betas[0]); remove it or set optim.{net}.name=sgd")
+        if o.grad_clip_per_tensor and o.grad_clip is None:
+            raise ConfigError(f"optim.{net}.grad_clip_per_tensor is true but optim.{net}.grad_clip is null: "
+                              f"set the norm limit, e.g. optim.{net}.grad_clip=1.0")
+    if cfg.loss.gp_target != 1.0 and cfg.loss.gp_weight == 0:
+        raise ConfigError(f"loss.gp_target is {cfg.loss.gp_target} but loss.gp_weight is 0, so there is no gradient "
+                          "penalty to aim; set loss.gp_weight (e.g. 10) or leave gp_target at 1")

@@ -15,3 +15,8 @@ class DataError(GanlandError):
 
 class CheckpointError(GanlandError):
     """A checkpoint or run folder cannot be read or written."""
+
+
+class DivergenceError(GanlandError):
+    """Training diverged (non-finite values or a saturated discriminator) and the divergence
+    guard could not recover within its retries."""

@@ -212,6 +212,13 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
     """One image file -> uint8 (channels, image_size, image_size): shorter side resized to
     image_size, centre cropped; transparency composited onto white."""
     with Image.open(path) as img:
+        # The header's size is checked before the pixels are decoded (PIL itself only warns up to
+        # twice its limit and would allocate the whole image first).
+        w, h = img.size
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and w * h > limit:
+            raise DataError(f"image is {w}x{h} = {w * h} pixels, more than PIL.Image.MAX_IMAGE_PIXELS = {limit}; "
+                            "not decoded (a damaged or hostile file?)")
         img.load()
         img = ImageOps.exif_transpose(img)
     if img.mode.startswith("I;16") or img.mode == "I":  # 16-bit grayscale: scale, don't clip

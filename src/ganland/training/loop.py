@@ -9,10 +9,12 @@ A run folder holds:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +26,15 @@ from torch import nn
 
 from .. import __version__
 from ..build import build_dataset, build_loss, build_models, build_optimizer, check_config
-from ..config import Config, load_config, yaml_load
+from ..config import Config, OptimConfig, load_config, yaml_load
 from ..data import to_model_range, to_uint8
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..evaluation import (Target, append_score, dataset_label, evaluate_samples, evaluator_for, load_extractor,
                           read_scores)
 from ..viz import PLOTS, quality_curve
-from .checkpoint import latest_checkpoint, save_checkpoint
+from .checkpoint import (atomic_write, latest_checkpoint, list_checkpoints, remove_temporary_files,
+                         save_checkpoint)
+from .guard import DivergenceGuard, state_tensors
 from .step import StepSettings, d_step, g_step
 
 
@@ -205,7 +209,9 @@ class _Progress:
 
 def _rng_state() -> dict:
     np_state = np.random.get_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     return {
+        "cuda": cuda,
         "torch": torch.get_rng_state(),
         "python": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
         "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
@@ -215,6 +221,8 @@ def _rng_state() -> dict:
 
 def _set_rng_state(s: dict) -> None:
     torch.set_rng_state(s["torch"])
+    if s.get("cuda") is not None and torch.cuda.is_available() and len(s["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(s["cuda"])
     py = s["python"]
     random.setstate((py[-2], tuple(py[:-2]), py[-1]))
     n = s["numpy"]
@@ -280,6 +288,10 @@ class Trainer:
         self.seconds = 0.0  # training wall-clock before this process
         self.window, self.epoch_means = _Means(), _Means()
         self.last_stats: dict = {}
+        self.guard = (DivergenceGuard(t.guard_saturation_steps, self.settings.loss.probabilistic, self.device)
+                      if t.guard else None)
+        self.guard_retries_used = 0  # rollbacks so far (kept in the checkpoint: the budget spans resumes)
+        self._warned_non_finite = False
         if resume is not None:
             self._load_state(resume)
 
@@ -303,6 +315,7 @@ class Trainer:
             "batches": self.batches.state_dict(),
             "window": self.window.state_dict(),
             "epoch_means": self.epoch_means.state_dict(),
+            "guard": {"retries": self.guard_retries_used, **(self.guard.state_dict() if self.guard else {})},
         }
 
     def _load_state(self, ck: dict) -> None:
@@ -313,17 +326,23 @@ class Trainer:
                 self.G_ema.load_state_dict(ck["G_ema"])
             self.opt_G.load_state_dict(ck["opt_G"])
             self.opt_D.load_state_dict(ck["opt_D"])
-        except (RuntimeError, KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run's models "
-                                  f"(different model or ganland version?): {str(e).splitlines()[0][:300]}") from None
-        c = ck["counters"]
-        self.step, self.d_steps, self.epoch, self.images = c["step"], c["d_steps"], c["epoch"], c["images"]
-        self.seconds = float(c["seconds"])
-        self.gen.set_state(ck["rng"]["gen"])
-        _set_rng_state(ck["rng"])
-        self.batches.load_state_dict(ck["batches"])
-        self.window.load_state_dict(ck["window"], self.device)
-        self.epoch_means.load_state_dict(ck["epoch_means"], self.device)
+            c = ck["counters"]
+            self.step, self.d_steps, self.epoch, self.images = (int(c["step"]), int(c["d_steps"]), int(c["epoch"]),
+                                                                 int(c["images"]))
+            self.seconds = float(c["seconds"])
+            self.gen.set_state(ck["rng"]["gen"])
+            _set_rng_state(ck["rng"])
+            self.batches.load_state_dict(ck["batches"])
+            self.window.load_state_dict(ck["window"], self.device)
+            self.epoch_means.load_state_dict(ck["epoch_means"], self.device)
+            guard = ck.get("guard") or {}  # absent in checkpoints written before the guard
+            self.guard_retries_used = int(guard.get("retries", 0))
+            if self.guard is not None:
+                self.guard.load_state_dict(guard)
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run (different model or "
+                                  f"ganland version?): {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                                  ) from None
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0 if hasattr(self, "_t0") else 0.0
@@ -455,6 +474,61 @@ class Trainer:
     def _checkpoint(self) -> Path:
         return save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_checkpoints)
 
+    def _write_config(self) -> None:
+        atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode("utf-8"))
+
+    # ---- divergence guard (docs/robustness.md) ------------------------------------------------
+
+    def _guard_failed(self, progress: _Progress, weights: bool) -> bool:
+        """Check the steps since the last log (and, with `weights`, every model and optimizer
+        tensor); on a problem roll back to the newest checkpoint and return True."""
+        if self.guard is None:
+            return False
+        tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D)) if weights else []
+        problem = self.guard.check(self.window.sums, tensors)
+        if problem is None:
+            return False
+        self._roll_back(problem, progress)
+        return True
+
+    def _roll_back(self, problem: str, progress: _Progress) -> None:
+        """Return to the newest checkpoint (every one passed the guard) with both learning rates
+        halved, or stop with a DivergenceError when train.guard_retries are used up."""
+        t, detected, used = self.cfg.train, self.step, self.guard_retries_used
+        lrs = f"optim.G.lr={self.cfg.optim.G.lr:g}, optim.D.lr={self.cfg.optim.D.lr:g}"
+        if used >= t.guard_retries:
+            good = list_checkpoints(self.run_dir)
+            self._write_stats({"kind": "guard", "step": detected, "epoch": self.epoch, "problem": problem,
+                               "action": "stopped"})
+            tried = (f"The guard rolled back {used} time(s) to the last good checkpoint, halving both learning "
+                     f"rates each time (now {lrs}), and train.guard_retries={t.guard_retries} are used up."
+                     if used else f"train.guard_retries is 0, so the guard stops without retrying ({lrs}).")
+            raise DivergenceError(
+                f"training diverged at step {detected}: {problem}. {tried} "
+                + (f"The newest checkpoint {good[0]} holds the last good state; nothing non-finite was saved. "
+                   if good else "")
+                + "Start a new run with lower learning rates, a gradient penalty (loss.gp_weight), R1 "
+                  "(loss.r1_weight) or model.spectral_norm=true.")
+        ck = latest_checkpoint(self.run_dir)
+        self._load_state(ck)  # weights, optimizers, counters, every random stream, data order
+        self._t0 = time.monotonic()
+        self.guard_retries_used = used + 1
+        G_lr, D_lr = 0.5 * self.cfg.optim.G.lr, 0.5 * self.cfg.optim.D.lr
+        self.cfg = dataclasses.replace(self.cfg, optim=OptimConfig(G=dataclasses.replace(self.cfg.optim.G, lr=G_lr),
+                                                                   D=dataclasses.replace(self.cfg.optim.D, lr=D_lr)))
+        self.settings.opt_G_cfg, self.settings.opt_D_cfg = self.cfg.optim.G, self.cfg.optim.D
+        for opt, lr in ((self.opt_G, G_lr), (self.opt_D, D_lr)):
+            for group in opt.param_groups:
+                group["lr"] = lr  # linear decay rescales from the new base in _schedule
+        self._write_config()
+        self._trim_stats()  # what the diverged stretch logged
+        action = (f"rolled back to step {self.step} ({Path(ck['path']).name}), retry {used + 1} of "
+                  f"{t.guard_retries} with both learning rates halved ({lrs} -> optim.G.lr={G_lr:g}, "
+                  f"optim.D.lr={D_lr:g})")
+        self._write_stats({"kind": "guard", "step": self.step, "epoch": self.epoch, "detected_at": detected,
+                           "problem": problem, "action": action})
+        progress.write(f"ganland: guard: step {detected}: {problem}; {action}")
+
     # ---- the loop -----------------------------------------------------------------------------
 
     def fit(self) -> RunResult:
@@ -463,60 +537,44 @@ class Trainer:
             raise ConfigError("no stopping rule: set one of train.steps, train.epochs or train.minutes "
                               "(or --steps / --epochs / --minutes)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
+        self._write_config()
         self._trim_stats()
         self._t0 = time.monotonic()
         last_ckpt_time = self._t0
         progress = _Progress(t.progress, self._steps_total(), 60.0 * t.minutes if t.minutes else None,
                              self.step, self.seconds)
         samples, ckpt_path = None, None
-        stop = self._want_stop()
         try:
-            while stop is None:
-                self._schedule()
-                want_norm = (self.step + 1) % t.log_every == 0
-                x_fake = None
-                for _ in range(t.n_critic):
-                    x, c, epoch_end = self.batches.next()
-                    if self.channels_last and x.dim() == 4:
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    z = sample_z(len(x), cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
-                    if self.reuse_fake:  # one G forward serves both steps
-                        with self.settings.precision():
-                            x_fake = self.G_step(z, c)
-                    out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen,
-                                 want_norm, x_fake)
-                    self.d_steps += 1
-                    self.images += len(x)
-                    self.window.add(out)
-                    self.epoch_means.add({k: out[k] for k in ("loss_D",)})
-                    if epoch_end:
-                        self.epoch += 1
-                        self._end_epoch(progress)
-                if x_fake is not None:
-                    out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake)
-                else:
-                    z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
-                    out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z,
-                                 self._sample_labels(t.batch_size), want_norm)
-                self.window.add(out)
-                self.epoch_means.add({"loss_G": out["loss_G"]})
-                if self.G_ema is not None:
-                    self._update_ema()
-                self.step += 1
-                progress.update(self.seconds + self._elapsed())
-
-                if self.step % t.log_every == 0:
-                    self._log(progress)
-                if t.sample_every and self.step % t.sample_every == 0:
-                    samples = self.save_samples()
-                if self.evaluator is not None and self.step % cfg.eval.every == 0:
-                    self._evaluate(progress)
+            if self.guard is not None and not list_checkpoints(self.run_dir):
+                # A good state to roll back to before the first regular checkpoint.
+                problem = self.guard.check({}, state_tensors((self.G, self.D), ()))
+                if problem is not None:
+                    raise DivergenceError(f"the initial state is already broken: {problem}")
+                ckpt_path = self._checkpoint()
+            stop = self._want_stop()
+            while True:
+                while stop is None:
+                    self._train_one_step(progress)
+                    if self.step % t.log_every == 0:
+                        if self._guard_failed(progress, weights=False):
+                            stop = self._want_stop()
+                            continue
+                        self._log(progress)
+                    if t.sample_every and self.step % t.sample_every == 0:
+                        samples = self.save_samples()
+                    if self.evaluator is not None and self.step % cfg.eval.every == 0:
+                        self._evaluate(progress)
+                    stop = self._want_stop()
+                    now = time.monotonic()
+                    if stop is None and ((t.checkpoint_every and self.step % t.checkpoint_every == 0) or
+                                         (t.checkpoint_minutes and now - last_ckpt_time >= 60 * t.checkpoint_minutes)):
+                        if self._guard_failed(progress, weights=True):
+                            stop = self._want_stop()
+                            continue
+                        ckpt_path, last_ckpt_time = self._checkpoint(), now
+                if not self._guard_failed(progress, weights=True):  # the final state, before it is saved
+                    break
                 stop = self._want_stop()
-                now = time.monotonic()
-                if stop is None and ((t.checkpoint_every and self.step % t.checkpoint_every == 0) or
-                                     (t.checkpoint_minutes and now - last_ckpt_time >= 60 * t.checkpoint_minutes)):
-                    ckpt_path, last_ckpt_time = self._checkpoint(), now
         finally:
             progress.close()
         samples = self.save_samples()
@@ -528,6 +586,44 @@ class Trainer:
         seconds = self.seconds
         return RunResult(self.run_dir, self.step, self.epoch + self.batches.pos / self.batches.per_epoch,
                          seconds, samples, ckpt_path, self.last_stats)
+
+    def _train_one_step(self, progress: _Progress) -> None:
+        """n_critic discriminator steps, one generator step, the EMA update."""
+        cfg, t = self.cfg, self.cfg.train
+        self._schedule()
+        want_norm = (self.step + 1) % t.log_every == 0
+        x_fake = None
+        for _ in range(t.n_critic):
+            x, c, epoch_end = self.batches.next()
+            if self.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            z = sample_z(len(x), cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+            if self.reuse_fake:  # one G forward serves both steps
+                with self.settings.precision():
+                    x_fake = self.G_step(z, c)
+            out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen,
+                         want_norm, x_fake)
+            self.d_steps += 1
+            self.images += len(x)
+            self.window.add(out)
+            if self.guard is not None:
+                self.guard.observe(out)
+            self.epoch_means.add({k: out[k] for k in ("loss_D",)})
+            if epoch_end:
+                self.epoch += 1
+                self._end_epoch(progress)
+        if x_fake is not None:
+            out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake)
+        else:
+            z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+            out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z,
+                         self._sample_labels(t.batch_size), want_norm)
+        self.window.add(out)
+        self.epoch_means.add({"loss_G": out["loss_G"]})
+        if self.G_ema is not None:
+            self._update_ema()
+        self.step += 1
+        progress.update(self.seconds + self._elapsed())
 
     def _evaluate(self, progress: Optional[_Progress]) -> None:
         score = self.evaluator(self.generate, self.step)
@@ -550,6 +646,14 @@ class Trainer:
 
     def _log(self, progress: Optional[_Progress], partial: bool = False) -> None:
         values = self.window.read()
+        if self.guard is None and not self._warned_non_finite and not all(map(math.isfinite, values.values())):
+            self._warned_non_finite = True
+            message = (f"ganland: warning: non-finite losses or gradients by step {self.step} and train.guard is "
+                       "off: the run is training on NaN/inf")
+            if progress is not None:
+                progress.write(message)
+            else:
+                print(message, file=sys.stderr)
         record = {"kind": "train", "step": self.step, "epoch": round(self.epoch + self.batches.pos / self.batches.per_epoch, 4),
                   "images": self.images, "seconds": round(self.seconds + self._elapsed(), 2), **values}
         if partial:  # the run ended inside a logging window: means over fewer steps
@@ -592,14 +696,15 @@ def _filter_jsonl(path: Path, keep) -> None:
     if not path.exists():
         return
     lines = [line for line in path.read_text().splitlines() if (rec := _json_or_none(line)) is not None and keep(rec)]
-    path.write_text("".join(line + "\n" for line in lines))
+    atomic_write(path, "".join(line + "\n" for line in lines).encode("utf-8"))  # a kill mid-rewrite loses nothing
 
 
 def _json_or_none(line: str) -> Optional[dict]:
     try:
-        return json.loads(line)
-    except json.JSONDecodeError:
+        rec = json.loads(line)
+    except json.JSONDecodeError:  # e.g. the last line of a process killed while writing it
         return None
+    return rec if isinstance(rec, dict) else None
 
 
 class InTrainingEval:
@@ -649,6 +754,7 @@ def train(cfg: Config, out: Optional[str] = None) -> RunResult:
 STOP_KEYS = ("train.steps", "train.epochs", "train.minutes")
 RESUMABLE_KEYS = STOP_KEYS + ("train.progress", "train.device", "train.log_every", "train.sample_every",
                               "train.checkpoint_every", "train.checkpoint_minutes", "train.keep_checkpoints",
+                              "train.guard", "train.guard_retries", "train.guard_saturation_steps",
                               "eval.every", "eval.n_samples", "eval.seed", "eval.feature_net",
                               "eval.inception_weights", "eval.full")
 
@@ -670,4 +776,12 @@ def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
         for k in STOP_KEYS:  # a new stopping rule replaces the old one
             overrides.setdefault(k, None)
     cfg = load_config(tree, overrides)
-    return Trainer(cfg, run_dir, resume=ck).fit()
+    trainer = Trainer(cfg, run_dir, resume=ck)
+    # Unusable checkpoints newer than the one resumed from are moved aside (kept for inspection),
+    # so they neither count among train.keep_checkpoints nor shadow the checkpoints written next.
+    for bad_path in map(Path, ck["skipped"]):
+        aside = bad_path.with_name(bad_path.name + ".unusable")
+        bad_path.replace(aside)
+        print(f"ganland: warning: moved the unusable checkpoint aside to {aside}", file=sys.stderr)
+    remove_temporary_files(run_dir)  # of a checkpoint write a crash interrupted
+    return trainer.fit()
