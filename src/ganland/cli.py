@@ -6,6 +6,7 @@
     ganland sample RUN --n N --out FILE.npz [--class K] [--seed S]
     ganland eval RUN [RUN ...] | --real --dataset NAME | --samples FILE.npz --dataset NAME
     ganland compare RUN_OR_JSONL [...]
+    ganland numpy-sine [--iterations N] [--batch-size B] [--set key=value ...] [--out DIR]
     ganland recipes | datasets | models | losses
 """
 from __future__ import annotations
@@ -250,6 +251,10 @@ def make_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare recorded scores (refuses different protocols)")
     c.add_argument("sources", nargs="+", help="run folders or metrics .jsonl files (newest final score of each)")
     c.set_defaults(func=cmd_compare)
+
+    from .numpy_gan.cli import add_parser as add_numpy_sine
+
+    add_numpy_sine(sub)
 
     for name, fn, text in (("recipes", cmd_recipes, "list the recipes"), ("datasets", cmd_datasets, "list datasets"),
                            ("models", cmd_models, "list model families"), ("losses", cmd_losses, "list losses")):

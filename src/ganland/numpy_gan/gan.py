@@ -77,24 +77,37 @@ class NumpyGAN:
         if self.weight_clip is not None:
             clip_weights([net.flat], self.weight_clip)
 
-    def d_step(self, x: np.ndarray, target: float) -> tuple[float, float]:
-        """One D update on samples x (N, x_dim) with label target (1 real, 0 fake) ->
-        (bce loss, mean D(x)) before the update."""
+    def d_backward(self, x: np.ndarray, target: float) -> tuple[float, float]:
+        """D's gradients of bce(D(x), target) into D's Parameter.grad, no update: x (N, x_dim),
+        target 1 (real) or 0 (fake) -> (bce loss, mean D(x))."""
         p = self.D.forward(x)  # (N, 1)
         loss, grad_p = bce_with_grad(p, target)
         self.D.backward(grad_p, input_grad=False)
-        self._update(self.D, self.opt_D, self._clip_D)
         return loss, _mean(p)
 
-    def g_step(self) -> tuple[float, float]:
-        """One G update on the fakes of the last `generate` call (G's caches are still theirs) ->
-        (G loss, mean D(G(z))) before the update. D is not updated."""
-        p = self.D.forward(self.x_fake)  # (N, 1): the fakes scored by the updated D
+    def g_backward(self) -> tuple[float, float]:
+        """G's gradients of g_loss(D(G(z))) into G's Parameter.grad for the fakes of the last
+        `generate` call (G's caches are still theirs), no update; D's parameter gradients are
+        left as they were -> (G loss, mean D(G(z)))."""
+        p = self.D.forward(self.x_fake)  # (N, 1)
         loss, grad_p = self.g_loss(p)
-        grad_x = self.D.backward(grad_p, param_grads=False)  # (N, x_dim)
+        grad_x = self.D.backward(grad_p, param_grads=False)  # (N, x_dim): only the input gradient
         self.G.backward(grad_x, input_grad=False)
-        self._update(self.G, self.opt_G, self._clip_G)
         return loss, _mean(p)
+
+    def d_step(self, x: np.ndarray, target: float) -> tuple[float, float]:
+        """One D update on samples x (N, x_dim) with label target (1 real, 0 fake) ->
+        (bce loss, mean D(x)) before the update."""
+        out = self.d_backward(x, target)
+        self._update(self.D, self.opt_D, self._clip_D)
+        return out
+
+    def g_step(self) -> tuple[float, float]:
+        """One G update on the fakes of the last `generate` call, scored by the current D ->
+        (G loss, mean D(G(z))) before the update. D is not updated."""
+        out = self.g_backward()
+        self._update(self.G, self.opt_G, self._clip_G)
+        return out
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         """x = G(z): z (N, z_dim) -> (N, x_dim); caches what G's backward pass needs."""

@@ -1,0 +1,105 @@
+"""The sine run: settings, determinism, the run folder, the command line, and that it learns."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from ganland.cli import main
+from ganland.errors import ConfigError, GanlandError
+from ganland.metrics.signals import SINE_RANGES, fit_sines
+from ganland.numpy_gan import load_weights, make_config, sine_batch, train_sine
+
+
+def test_defaults_are_the_seeds():
+    cfg = make_config()
+    assert (cfg.iterations, cfg.batch_size, cfg.optimizer, cfg.lr_g, cfg.lr_d) == (50_000, 1, "sgd", 0.01, 0.01)
+    assert (cfg.grad_clip, cfg.weight_clip, cfg.z_dim, cfg.g_hidden, cfg.d_hidden, cfg.n_points, cfg.slope) == \
+        (0.2, 0.25, 1, 10, 10, 10, 0.2)
+    assert make_config(optimizer="adam").lr_g == 0.001
+
+
+@pytest.mark.parametrize("options,match", [
+    ({"optimzer": "adam"}, "Did you mean \"optimizer\""),
+    ({"optimizer": "rmsprop"}, "unknown NumPy optimizer"),
+    ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+    ({"iterations": 2.5}, "iterations must be an integer"),
+    ({"n_points": 3}, "n_points"),
+    ({"dtype": "float16"}, "float16"),
+    ({"g_loss": "hinge"}, "unknown NumPy G loss"),
+    ({"lr_g": -0.1}, "learning rate"),
+    ({"eval_every": -1}, "eval_every"),
+])
+def test_bad_settings_are_named(options, match):
+    with pytest.raises(ConfigError, match=match):
+        train_sine(**{"iterations": 10, **options})
+
+
+def test_sine_batch_is_the_seeds_data():
+    x = sine_batch(np.random.default_rng(0), 500)
+    assert x.shape == (500, 10)
+    fit = fit_sines(x)
+    assert np.all(fit["rmse"] < 1e-6)  # exact sines
+    for key, (lo, hi) in SINE_RANGES.items():
+        assert np.all((fit[key] > lo - 1e-6) & (fit[key] < hi + 1e-6)), key
+
+
+def test_same_seed_same_run_and_float32():
+    a = train_sine(iterations=300, batch_size=4, seed=3, log_every=50)
+    b = train_sine(iterations=300, batch_size=4, seed=3, log_every=50)
+    c = train_sine(iterations=300, batch_size=4, seed=4, log_every=50)
+    strip = lambda stats: [{k: v for k, v in r.items() if k != "seconds"} for r in stats]  # noqa: E731
+    assert strip(a.stats) == strip(b.stats) and strip(a.stats) != strip(c.stats)
+    assert len(a.stats) == 6 and a.stats[-1]["step"] == 300 and a.stats[-1]["samples_seen"] == 1200
+    f = train_sine(iterations=300, batch_size=4, seed=3, dtype="float32")
+    assert f.gan.G.flat.data.dtype == np.float32 and np.isfinite(f.gan.G.flat.data).all()
+
+
+def test_run_folder(tmp_path):
+    out = tmp_path / "run"
+    r = train_sine(iterations=400, batch_size=8, seed=0, out=out, log_every=100, eval_every=200, n_eval=200)
+    for name in ("config.yaml", "stats.jsonl", "metrics.json", "curves.png", "loss.png", "weights.npz", "samples.npz"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["iterations"] == 400 and cfg["lr_g"] == 0.01
+    stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in stats] == [100, 200, 300, 400] and "sine_share" in stats[1] and "sine_share" not in stats[0]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sine_metrics"]["sine_share"] == r.metrics["sine_share"] and metrics["protocol"]["n_generated"] == 200
+    G, D = load_weights(out / "weights.npz")
+    z = np.random.default_rng(0).normal(size=(5, 1))
+    assert np.array_equal(G.forward(z), r.gan.G.forward(z))
+    with np.load(out / "samples.npz") as s:
+        assert s["samples"].shape == (200, 10)
+    with pytest.raises(ConfigError, match="not empty"):
+        train_sine(iterations=10, out=out)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_non_finite_losses_stop_the_run(monkeypatch):
+    from ganland.numpy_gan import train as train_module
+
+    def broken(rng, n, n_points=10):  # data with a NaN in it
+        x = sine_batch(rng, n, n_points)
+        x[:, 3] = np.nan
+        return x
+
+    monkeypatch.setattr(train_module, "sine_batch", broken)
+    with pytest.raises(GanlandError, match="NaN or infinite at iteration 20"):
+        train_sine(iterations=200, batch_size=4, log_every=20)
+
+
+def test_command_line(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert main(["numpy-sine", "--iterations", "200", "--batch-size", "4", "--set", "optimizer=adam",
+                 "--set", "betas=[0.5, 0.9]", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "sine-like curves:" in text and str(out / "curves.png") in text and "iteration     200" in text
+    assert yaml.safe_load((out / "config.yaml").read_text())["betas"] == [0.5, 0.9]
+    assert main(["numpy-sine", "--set", "optimzer=adam"]) == 2
+    assert "Did you mean" in capsys.readouterr().err
+    assert main(["numpy-sine", "--set", "iterations=5"]) == 2
+    assert "use --iterations" in capsys.readouterr().err
+    assert main(["numpy-sine", "--set", "novalue"]) == 2
