@@ -12,8 +12,10 @@ Three measurements, taken alternately (A B C A B C ..., --repeats rounds), media
   engine_b64  the engine at batch 64 for --iterations64 iterations (samples per second).
 Every timing covers the training loop only (data drawing included, evaluation excluded). The
 sine_share of each run's generator (1,000 curves, `sine_metrics`) is reported beside its time.
+Then, for quality (--quality-seeds, default 10): the engine's seed-002 run for seeds 0..N-1, and
+the share of sine-like curves each ends with.
 
-    python benchmarks/numpy_engine.py [--iterations 50000] [--iterations64 5000] [--repeats 2]
+    python benchmarks/numpy_engine.py [--iterations 50000] [--iterations64 5000] [--repeats 2] [--quality-seeds 10]
 Prints one JSON object.
 """
 from __future__ import annotations
@@ -202,6 +204,7 @@ def main(argv=None) -> int:
     p.add_argument("--iterations64", type=int, default=5_000, help="iterations of the batch-64 engine run")
     p.add_argument("--repeats", type=int, default=2, help="rounds of A B C (at least 2 for a median)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quality-seeds", type=int, default=10, help="seeds of the quality sweep (0 to skip)")
     args = p.parse_args(argv)
 
     runs = {"engine_b1": [], "seed_loop": [], "engine_b64": []}
@@ -236,8 +239,15 @@ def main(argv=None) -> int:
                        "samples_per_second": round(args.iterations64 * 64 / b64, 1),
                        "sine_share": [r["sine_share"] for r in runs["engine_b64"]]},
         "samples_per_second_b64_vs_b1": round((args.iterations64 * 64 / b64) / (args.iterations / b1), 2),
-        "total_seconds": round(time.perf_counter() - t0, 1),
     }
+    if args.quality_seeds:
+        shares = [engine(args.iterations, 1, seed)["sine_share"] for seed in range(args.quality_seeds)]
+        out["quality_engine_b1"] = {
+            "seeds": list(range(args.quality_seeds)), "sine_share": shares,
+            "sine_share_median": statistics.median(shares),
+            "seeds_with_most_curves_sine_like": sum(s > 0.5 for s in shares),
+        }
+    out["total_seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out, indent=2))
     return 0
 
