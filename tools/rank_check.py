@@ -7,7 +7,9 @@ ganland's feature network), then for each generator (run folders or checkpoint f
     net's penultimate features against the test split, its Inception Score, and its mean
     top-class confidence
 and prints the Spearman rank correlations between ganland's FID and each independent measure as
-one JSON object.
+one JSON object (null with a single generator). Per generator it also reports how the judge
+classifies the samples: the histogram over its 10 classes and the share it classifies with a top
+probability of at least 0.9 (next to the same share on the real test split).
 
     python tools/rank_check.py RUN_OR_CHECKPOINT [...] [--n 10000] [--epochs 3]
 """
@@ -110,7 +112,7 @@ def main() -> None:
     t0 = time.perf_counter()
     net, acc = train_judge(train.x.float().div(255), train.y, test.x.float().div(255), test.y, args.epochs)
     train_seconds = time.perf_counter() - t0
-    test_feats, _ = judge(net, test.x.float().div(255))
+    test_feats, test_probs = judge(net, test.x.float().div(255))
 
     rows = []
     for g in args.generators:
@@ -121,7 +123,9 @@ def main() -> None:
                      "ganland_kid": score.metrics["kid"], "ganland_precision": score.metrics["precision"],
                      "ganland_recall": score.metrics["recall"], "ganland_is": score.metrics["is"],
                      "judge_fid": frechet(test_feats, feats), "judge_is": inception_score(probs),
-                     "judge_confidence": float(probs.max(1).mean())})
+                     "judge_confidence": float(probs.max(1).mean()),
+                     "judge_confident_share": float((probs.max(1) >= 0.9).mean()),
+                     "judge_class_histogram": np.bincount(probs.argmax(1), minlength=10).tolist()})
 
     fid = [r["ganland_fid"] for r in rows]
 
@@ -131,7 +135,9 @@ def main() -> None:
     print(json.dumps({
         "tool": "rank_check", "n_samples": args.n,
         "judge": {"architecture": "conv5-32/pool/conv5-64/pool/fc256/fc10", "epochs": args.epochs,
-                  "test_accuracy": round(acc, 4), "train_seconds": round(train_seconds, 1)},
+                  "test_accuracy": round(acc, 4), "train_seconds": round(train_seconds, 1),
+                  "on_the_real_test_split": {"confidence": float(test_probs.max(1).mean()),
+                                             "confident_share": float((test_probs.max(1) >= 0.9).mean())}},
         "spearman_ganland_fid_vs": {
             "judge_fid": rho([r["judge_fid"] for r in rows], 1),
             "judge_is": rho([r["judge_is"] for r in rows], -1),
