@@ -130,6 +130,8 @@ def main() -> None:
     fid = [r["ganland_fid"] for r in rows]
 
     def rho(values, sign):  # Spearman of ganland FID (low = good) vs a judge measure turned "low = good"
+        if len(rows) < 2:
+            return None  # a ranking needs at least two generators
         return float(scipy.stats.spearmanr(fid, [sign * v for v in values]).statistic)
 
     print(json.dumps({
