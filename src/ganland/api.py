@@ -130,7 +130,7 @@ def load(run_or_checkpoint: str | Path, device: str = "cpu", ema: bool = True) -
         G.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{ck.get('path', path)}: weights do not fit the model its config describes "
-                              f"(different model or ganland version?): {str(e).splitlines()[0][:300]}") from None
+                              f"(different model or ganland version?): {' '.join(str(e).split())[:300]}") from None
     dev = resolve_device(device)
     G.to(dev).eval()
     return Generator(G, cfg, shape, n_classes if cfg.model.conditional else 0, class_names, is_image, step, dev)

@@ -129,6 +129,12 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
             "loss wasserstein needs a Lipschitz constraint on D: set optim.D.weight_clip=0.01 (WGAN), "
             "loss.gp_weight=10 (WGAN-GP) or model.spectral_norm=true"
         )
+    if cfg.loss.gp_weight > 0 and cfg.optim.D.weight_clip is not None:
+        raise ConfigError(
+            f"loss.gp_weight={cfg.loss.gp_weight:g} with optim.D.weight_clip={cfg.optim.D.weight_clip:g}: the gradient "
+            "penalty replaces weight clipping (Gulrajani et al. 2017), and clipped weights keep D's gradient norm "
+            "from reaching the penalty's target. Keep one: optim.D.weight_clip=null (WGAN-GP) or loss.gp_weight=0 (WGAN)."
+        )
     if cfg.loss.gp_weight > 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
         raise ConfigError(
             "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "

@@ -161,11 +161,52 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+YAML_VALUES_MAX = 100_000  # values in one YAML document once its aliases are expanded (far above any config)
+
+
 def yaml_load(text: str, source: str = "<string>") -> Any:
+    """YAML text as plain data. Every failure is a ConfigError naming `source`. Anchors and
+    aliases (&name, *name) are expanded into independent copies, so changing one copy (an
+    override) leaves the others alone; a document that would expand to more than
+    YAML_VALUES_MAX values (a "billion laughs" bomb), or refers to itself, is refused."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        tree = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    except (ValueError, TypeError, OverflowError) as e:  # scalars PyYAML matches but cannot build: "0b_", "2001-02-30"
+        raise ConfigError(f"{source}: not valid YAML: {type(e).__name__}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+    return _unshare(tree, source)
+
+
+def _unshare(tree: Any, source: str) -> Any:
+    """`tree` with every list and mapping copied, so no two places share one object."""
+    count = 0
+    active: set[int] = set()  # containers on the path from the root to the current value
+
+    def copy(value: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count > YAML_VALUES_MAX:
+            raise ConfigError(f"{source}: more than {YAML_VALUES_MAX} values once its aliases (*name) are "
+                              "expanded; a configuration needs far fewer (a YAML bomb?)")
+        if not isinstance(value, (dict, list, tuple)):
+            return value
+        if id(value) in active:
+            raise ConfigError(f"{source}: an alias (*name) refers to a value containing itself")
+        active.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return {k: copy(v) for k, v in value.items()}
+            return [copy(v) for v in value] if isinstance(value, list) else tuple(copy(v) for v in value)
+        finally:
+            active.discard(id(value))
+
+    try:
+        return copy(tree)
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,6 +234,22 @@ def type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _show(value: Any, limit: int = 120) -> str:
+    """repr(value) for an error message, shortened (and safe for ints too long to print)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _OutOfRange(ConfigError):
+    """A number of the right type that no setting can hold."""
+
+
+INT_LIMIT = 2**63  # integer settings are counts, sizes and seeds: they must fit in a signed 64-bit integer
+
+
 def check_value(value: Any, tp: Any, key: str) -> Any:
     """`value` converted to type `tp`, or a ConfigError naming `key`. Accepts int for float,
     integral floats for int, and lists for tuples; nothing else is coerced."""
@@ -208,41 +265,48 @@ def check_value(value: Any, tp: Any, key: str) -> Any:
                 continue
             try:
                 return check_value(value, a, key)
+            except _OutOfRange:  # the right type, but too large: that message is the clearer one
+                raise
             except ConfigError:
                 pass
-        raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
+        raise ConfigError(f"{key}: expected {type_name(tp)}, got {_show(value)}")
     if origin in (tuple, list):
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r}")
+            raise ConfigError(f"{key}: expected {type_name(tp)}, got {_show(value)}")
         if origin is tuple and args and Ellipsis not in args:
             if len(value) != len(args):
-                raise ConfigError(f"{key}: expected {type_name(tp)}, got {len(value)} values {value!r}")
+                raise ConfigError(f"{key}: expected {type_name(tp)}, got {len(value)} values {_show(value)}")
             return tuple(check_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         inner = args[0] if args else Any
         out = [check_value(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(out) if origin is tuple else out
     if tp is dict or origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{key}: expected a mapping, got {_show(value)}")
         return dict(value)
     if tp is bool:
         if isinstance(value, bool):
             return value
     elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not -INT_LIMIT <= value < INT_LIMIT:
+                raise _OutOfRange(f"{key}: {_show(value, 40)} is out of range (at most 2**63 - 1 in size)")
+            return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise _OutOfRange(f"{key}: {_show(value, 40)} is too large for a floating-point number") from None
     elif tp is str:
         if isinstance(value, str):
             return value
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
-    raise ConfigError(f"{key}: expected {type_name(tp)}, got {value!r} ({type(value).__name__})")
+    raise ConfigError(f"{key}: expected {type_name(tp)}, got {_show(value)} ({type(value).__name__})")
 
 
 def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
@@ -251,7 +315,7 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping of keys, got {_show(data)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -271,6 +335,8 @@ def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
 
 def set_dotted(tree: dict, dotted: str, value: Any) -> None:
     """tree[a][b][c] = value for dotted = "a.b.c", creating mappings on the way."""
+    if not isinstance(dotted, str):
+        raise ConfigError(f"override key {_show(dotted)}: override keys are dotted strings, e.g. optim.D.lr")
     keys = dotted.split(".")
     if not all(keys):
         raise ConfigError(f"override {dotted!r}: empty key part; write e.g. optim.D.lr=1e-4")
@@ -287,6 +353,8 @@ def set_dotted(tree: dict, dotted: str, value: Any) -> None:
 
 def parse_override(text: str) -> tuple[str, Any]:
     """"optim.D.lr=1e-4" -> ("optim.D.lr", 1e-4); the value is read as YAML."""
+    if not isinstance(text, str):
+        raise ConfigError(f"override {_show(text)}: expected a KEY=VALUE string, e.g. train.batch_size=128")
     if "=" not in text:
         raise ConfigError(f"override {text!r}: expected KEY=VALUE, e.g. train.batch_size=128")
     key, raw = text.split("=", 1)
@@ -300,13 +368,17 @@ def recipe_names() -> list[str]:
 def read_recipe(name_or_path: str) -> tuple[dict, str | None]:
     """The raw mapping of a recipe name or a YAML file path, and the recipe name (or None)."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
+    if path.suffix in (".yaml", ".yml") or _is_there(path):
+        if not _is_there(path, file=True):
             raise ConfigError(f"config file {str(path)!r} not found")
-        tree, name = yaml_load(path.read_text(), str(path)), None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {str(path)!r} cannot be read as UTF-8 text: {e}") from None
+        tree, name = yaml_load(text, str(path)), None
     else:
         path = RECIPE_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
+        if not _is_there(path, file=True):
             names = recipe_names()
             raise ConfigError(
                 f"unknown recipe {name_or_path!r}; recipes: {', '.join(names)} "
@@ -318,6 +390,14 @@ def read_recipe(name_or_path: str) -> tuple[dict, str | None]:
     return tree, name
 
 
+def _is_there(path: Path, file: bool = False) -> bool:
+    """Path.exists / is_file, False also for names the system refuses (too long, ...)."""
+    try:
+        return path.is_file() if file else path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def load_config(recipe: str | dict | None = None, overrides: dict | list[str] | None = None) -> Config:
     """Resolve a recipe name, YAML path or mapping, plus overrides, into a checked Config.
 
@@ -326,9 +406,13 @@ def load_config(recipe: str | dict | None = None, overrides: dict | list[str] | 
     if recipe is None:
         tree, name = {}, None
     elif isinstance(recipe, dict):
-        tree, name = _plain(recipe), recipe.get("recipe")
+        tree, name = _plain(_unshare(recipe, "config")), recipe.get("recipe")
+    elif isinstance(recipe, (str, Path)):
+        tree, name = read_recipe(str(recipe))
     else:
-        tree, name = read_recipe(recipe)
+        raise ConfigError(f"config: expected a recipe name, a YAML path or a mapping, got {_show(recipe)}")
+    if overrides is not None and not isinstance(overrides, (dict, list, tuple)):
+        raise ConfigError(f"overrides: expected a list of KEY=VALUE strings or a mapping, got {_show(overrides)}")
     if name is not None:
         tree.setdefault("recipe", name)
     items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or [])
@@ -413,6 +497,9 @@ def check_ranges(cfg: Config) -> None:
         if o.grad_clip_per_tensor and o.grad_clip is None:
             raise ConfigError(f"optim.{net}.grad_clip_per_tensor is true but optim.{net}.grad_clip is null: "
                               f"set the norm limit, e.g. optim.{net}.grad_clip=1.0")
+    if t.guard_saturation_steps and not t.guard:
+        raise ConfigError(f"train.guard_saturation_steps is {t.guard_saturation_steps} but train.guard is false, so "
+                          "nothing checks for saturation; set train.guard=true or train.guard_saturation_steps=0")
     if cfg.loss.gp_target != 1.0 and cfg.loss.gp_weight == 0:
         raise ConfigError(f"loss.gp_target is {cfg.loss.gp_target} but loss.gp_weight is 0, so there is no gradient "
                           "penalty to aim; set loss.gp_weight (e.g. 10) or leave gp_target at 1")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFile
 
 from ganland.data import DATASETS, images, sources
 from ganland.data.images import CIFAR10_RECORD, resize_uint8
@@ -262,3 +262,51 @@ def test_image_folder_image_size_none_means_64(tmp_path):
     Image.new("RGB", (100, 80)).save(tmp_path / "a.png")
     ds = DATASETS.get("image-folder")(root=str(tmp_path), image_size=None, test_fraction=0.0)
     assert ds.x.shape == (1, 3, 64, 64)
+
+
+def test_image_folder_converts_every_other_mode(tmp_path):
+    """Mixed modes in one folder: 16-bit grayscale, 1-bit, CMYK, gray with alpha; all become RGB."""
+    Image.fromarray(np.full((8, 8), 257 * 100, np.uint16)).save(tmp_path / "a16.png")  # 16-bit: scaled, not clipped
+    Image.new("1", (8, 8), 1).save(tmp_path / "b1.png")
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "c.jpg", quality=95)  # red in ink
+    Image.new("LA", (8, 8), (0, 0)).save(tmp_path / "d.png")  # transparent: white
+    ds = DATASETS.get("image-folder")(root=str(tmp_path), image_size=4, test_fraction=0.0)
+    assert ds.x.shape == (4, 3, 4, 4) and ds.x.dtype == torch.uint8
+    pixel = lambda i: ds.x[i, :, 2, 2].tolist()  # noqa: E731
+    assert pixel(0) == [100, 100, 100] and pixel(1) == [255, 255, 255] and pixel(3) == [255, 255, 255]
+    red = pixel(2)
+    assert red[0] > 240 and red[1] < 15 and red[2] < 15
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # PIL's own, from Image.open
+@pytest.mark.parametrize("on_error", ["warn", "raise"])
+def test_image_folder_refuses_images_over_the_pixel_limit_before_decoding(tmp_path, monkeypatch, on_error):
+    Image.new("L", (40, 40), 9).save(tmp_path / "big.png")  # 1600 pixels
+    Image.new("L", (20, 20), 9).save(tmp_path / "small.png")  # 400 pixels
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL itself would only warn below 2x its limit
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.size) or real_load(self))
+    build = DATASETS.get("image-folder")
+    message = r"big\.png: cannot read it as an image \(DataError: image is 40x40 = 1600 pixels, more than " \
+              r"PIL\.Image\.MAX_IMAGE_PIXELS = 1000; not decoded"
+    if on_error == "raise":
+        with pytest.raises(DataError, match=message):
+            build(root=str(tmp_path), image_size=4, test_fraction=0.0, on_error="raise")
+    else:
+        with pytest.warns(UserWarning, match=message + r".*; skipped"):
+            ds = build(root=str(tmp_path), image_size=4, test_fraction=0.0)
+        assert len(ds) == 1
+    assert (40, 40) not in decoded  # the big one's pixels were never decoded
+
+
+def test_image_folder_truncated_file_is_skipped_or_fails(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])  # header intact, pixels cut off
+    with pytest.warns(UserWarning, match=r"cut\.png: cannot read it as an image .*; skipped"):
+        ds = DATASETS.get("image-folder")(root=str(tmp_path), image_size=8, test_fraction=0.0)
+    assert len(ds) == 1
+    with pytest.raises(DataError, match=r"cut\.png: cannot read it as an image"):
+        DATASETS.get("image-folder")(root=str(tmp_path), image_size=8, test_fraction=0.0, on_error="raise")

@@ -43,6 +43,15 @@ REQUIRED_KEYS = ("config_yaml", "data_info", "G", "counters")
 PAUSE_ENV = "GANLAND_TEST_CHECKPOINT_PAUSE"
 
 
+class NewerFormatError(CheckpointError):
+    """A checkpoint written by a newer ganland: not damaged, so never skipped or moved aside."""
+
+
+def _newer(path: Path, version) -> NewerFormatError:
+    return NewerFormatError(f"checkpoint {path} was written by a newer ganland (format {version}; this one reads "
+                            f"formats 1 to {FORMAT_VERSION}): upgrade ganland to read it")
+
+
 def checkpoint_dir(run: Path) -> Path:
     return Path(run) / "checkpoints"
 
@@ -183,13 +192,11 @@ def _payload(data: bytes, path: Path) -> tuple[bytes, bool]:
         if m is None:
             version = data[len(FORMAT) + 1:].split(b" ", 1)[0]
             if version.isdigit() and int(version) > FORMAT_VERSION:
-                raise CheckpointError(f"checkpoint {path} was written by a newer ganland (format {int(version)}; "
-                                      f"this one reads formats 1 to {FORMAT_VERSION}): upgrade ganland to read it")
+                raise _newer(path, int(version))
             raise CheckpointError(f"checkpoint {path} is corrupt: its header line is damaged")
         version, digest, size = int(m.group(1)), m.group(2).decode("ascii"), int(m.group(3))
         if version > FORMAT_VERSION:
-            raise CheckpointError(f"checkpoint {path} was written by a newer ganland (format {version}; "
-                                  f"this one reads formats 1 to {FORMAT_VERSION}): upgrade ganland to read it")
+            raise _newer(path, version)
         payload = data[end + 1:]
         if len(payload) != size:
             problem = "truncated" if len(payload) < size else "has trailing bytes"
@@ -239,8 +246,7 @@ def load_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{path} is not a ganland checkpoint (no '{FORMAT}' marker inside)")
     version = ckpt.get("format_version", 0)
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} was written by a newer ganland (format {version}; this one "
-                              f"reads formats 1 to {FORMAT_VERSION}): upgrade ganland to read it")
+        raise _newer(path, version)
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing or not isinstance(ckpt["config_yaml"], str):
         raise CheckpointError(f"checkpoint {path} is incomplete: it lacks {', '.join(missing) or 'its config'}")
@@ -250,16 +256,24 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+# torch's generic preamble and epilogue around the actual reason a weights-only load failed (the
+# preamble, cut short, would read as advice to load the file unsafely).
+_TORCH_BOILERPLATE = ("Weights only load failed", "Check the documentation of torch.load", "Please file an issue")
+
+
 def _first_line(e: BaseException) -> str:
-    lines = [ln for ln in str(e).splitlines() if ln.strip()]
-    line = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else "")
-    return line.strip()[:200]
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(_TORCH_BOILERPLATE)] or lines
+    line = next((ln for ln in useful if "WeightsUnpickler error" in ln or "GLOBAL" in ln), useful[0] if useful else "")
+    return line[:200]
 
 
 def latest_checkpoint(run: Path) -> dict:
     """The newest readable checkpoint of a run folder. Unreadable newer ones are skipped, and
-    each is reported on stderr with its problem and the checkpoint used instead. The returned
-    dict has "path" and "skipped" (the paths passed over) added."""
+    each is reported on stderr with its problem and the checkpoint used instead. A checkpoint of
+    a newer format is not skipped: that stops with its NewerFormatError (falling back would set
+    back a run that a newer ganland continued). The returned dict has "path" and "skipped" (the
+    paths passed over) added."""
     paths = list_checkpoints(run)
     if not paths:
         raise CheckpointError(f"no checkpoints in {checkpoint_dir(run)}: is {run} a ganland run folder "
@@ -268,6 +282,8 @@ def latest_checkpoint(run: Path) -> dict:
     for p in paths:
         try:
             ckpt = load_checkpoint(p)
+        except NewerFormatError:
+            raise
         except CheckpointError as e:
             errors.append(str(e))
             skipped.append(p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
 import json
 import math
 import random
@@ -196,11 +197,13 @@ class _Progress:
         if self.bar is not None:
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
 
-    def write(self, text: str) -> None:
+    def write(self, text: str, err: bool = False) -> None:
+        """A line above the bar (on stderr with `err`: warnings and the guard's reports)."""
+        file = sys.stderr if err else sys.stdout
         if self.bar is not None:
-            self.bar.write(text)
+            self.bar.write(text, file=file)
         else:
-            print(text, flush=True)
+            print(text, file=file, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -292,6 +295,7 @@ class Trainer:
                       if t.guard else None)
         self.guard_retries_used = 0  # rollbacks so far (kept in the checkpoint: the budget spans resumes)
         self._warned_non_finite = False
+        self.resumed_from = resume.get("path") if resume is not None else None  # the checkpoint file
         if resume is not None:
             self._load_state(resume)
 
@@ -341,7 +345,7 @@ class Trainer:
                 self.guard.load_state_dict(guard)
         except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run (different model or "
-                                  f"ganland version?): {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                                  f"ganland version?): {type(e).__name__}: {' '.join(str(e).split())[:300]}"
                                   ) from None
 
     def _elapsed(self) -> float:
@@ -527,11 +531,26 @@ class Trainer:
                   f"optim.D.lr={D_lr:g})")
         self._write_stats({"kind": "guard", "step": self.step, "epoch": self.epoch, "detected_at": detected,
                            "problem": problem, "action": action})
-        progress.write(f"ganland: guard: step {detected}: {problem}; {action}")
+        progress.write(f"ganland: guard: step {detected}: {problem}; {action}", err=True)
 
     # ---- the loop -----------------------------------------------------------------------------
 
     def fit(self) -> RunResult:
+        """Train until a stopping rule holds. An operating-system error on the way (a full disk, a
+        read-only folder) stops the run with a CheckpointError naming the cause and the newest
+        checkpoint, which is intact (checkpoint writes are atomic)."""
+        try:
+            return self._fit()
+        except OSError as e:  # stats.jsonl, pictures, metrics; checkpoint writes raise CheckpointError
+            code = f" [{errno.errorcode[e.errno]}]" if e.errno in errno.errorcode else ""
+            where = f" ({e.filename})" if e.filename else ""
+            newest = list_checkpoints(self.run_dir)
+            kept = (f"the newest checkpoint {newest[0]} is intact: fix the cause and continue with "
+                    f"`ganland train --resume {self.run_dir}`" if newest else "no checkpoint was written yet")
+            raise CheckpointError(f"training stopped at step {self.step}: {e.strerror or e}{code}{where}; "
+                                  f"{kept}") from e
+
+    def _fit(self) -> RunResult:
         cfg, t = self.cfg, self.cfg.train
         if t.steps is None and t.epochs is None and t.minutes is None:
             raise ConfigError("no stopping rule: set one of train.steps, train.epochs or train.minutes "
@@ -545,12 +564,20 @@ class Trainer:
                              self.step, self.seconds)
         samples, ckpt_path = None, None
         try:
-            if self.guard is not None and not list_checkpoints(self.run_dir):
-                # A good state to roll back to before the first regular checkpoint.
-                problem = self.guard.check({}, state_tensors((self.G, self.D), ()))
-                if problem is not None:
+            if self.guard is not None:
+                # The state training starts from is what a rollback returns to: it must be good. (A
+                # resumed checkpoint can hold NaN/inf only if it was saved while train.guard was off.)
+                problem = self.guard.check(self.window.sums, state_tensors((self.G, self.D, self.G_ema),
+                                                                           (self.opt_G, self.opt_D)))
+                if problem is not None and self.resumed_from is None:
                     raise DivergenceError(f"the initial state is already broken: {problem}")
-                ckpt_path = self._checkpoint()
+                if problem is not None:
+                    raise DivergenceError(
+                        f"the checkpoint {self.resumed_from} this run resumes from is already broken: {problem}. It "
+                        "was saved while train.guard was off, so the guard has no good state to roll back to; resume "
+                        "with train.guard=false or start a new run")
+                if not list_checkpoints(self.run_dir):
+                    ckpt_path = self._checkpoint()  # a good state to roll back to before the first regular one
             stop = self._want_stop()
             while True:
                 while stop is None:
@@ -651,7 +678,7 @@ class Trainer:
             message = (f"ganland: warning: non-finite losses or gradients by step {self.step} and train.guard is "
                        "off: the run is training on NaN/inf")
             if progress is not None:
-                progress.write(message)
+                progress.write(message, err=True)
             else:
                 print(message, file=sys.stderr)
         record = {"kind": "train", "step": self.step, "epoch": round(self.epoch + self.batches.pos / self.batches.per_epoch, 4),
