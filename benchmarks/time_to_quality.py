@@ -11,6 +11,7 @@ Writes the curve (FID against minutes, both runs, with the real-data floors) as 
 one JSON object. Takes about 50 minutes on a 2-core CPU.
 
     python benchmarks/time_to_quality.py [--minutes 10,30] [--out runs/ttq] [--png docs/images/time-to-quality.png]
+    python benchmarks/time_to_quality.py --replot printed.json   # redraw the PNG only
 """
 from __future__ import annotations
 
@@ -55,7 +56,12 @@ def main() -> None:
     ap.add_argument("--out", default="runs/time-to-quality", help="folder for the runs")
     ap.add_argument("--png", default="docs/images/time-to-quality.png", help="where the curve goes")
     ap.add_argument("--no-compare", action="store_true", help="skip the speed-settings-off run")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the PNG from this benchmark's printed JSON")
     args = ap.parse_args()
+    if args.replot:
+        text = Path(args.replot).read_text()
+        _plot(json.loads(text[text.index("{"):]), Path(args.png))
+        return
     first, second = (float(m) for m in args.minutes.split(","))
     out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
 
@@ -105,8 +111,9 @@ def _plot(report: dict, path: Path) -> None:
             if key.startswith("at_"):
                 m = float(key[3:].split("_")[0])
                 ax.plot([m], [v["fid"]], "s", ms=6, c="k" if name == "defaults" else "gray")
-                ax.annotate(f"{v['fid']:.1f} (10k)", (m, v["fid"]), textcoords="offset points", xytext=(4, 6),
-                            fontsize=8)
+                other = name != "defaults"  # labels of the comparison above its point, of the defaults below
+                ax.annotate(f"{name} {v['fid']:.1f} (10k)", (m, v["fid"]), textcoords="offset points",
+                            xytext=(5, 6) if other else (-30, -20), fontsize=8, color="dimgray" if other else "k")
     ax.axhline(report["floor_fid_2k"], ls="--", c="gray", lw=0.8, label="real-data floor, 2,000 samples")
     ax.set_yscale("log")
     ax.set_xlabel("training minutes (2-core CPU)")

@@ -98,3 +98,24 @@ def test_amp_choices(fake_mnist):
         tiny(fake_mnist, **{"speed.amp": "fp8"})
     with pytest.raises(ConfigError, match="speed.threads"):
         tiny(fake_mnist, **{"speed.threads": -1})
+
+
+def test_fused_adam_is_the_same_update():
+    """The fused Adam kernel (the default on CPU and CUDA) takes the same steps as the plain one,
+    weight decay included, to rounding; `fast=False` keeps the per-tensor loop."""
+    from ganland.build import build_optimizer
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Linear(7, 3)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    o = OptimizerConfig(name="adam", lr=1e-2, betas=(0.5, 0.999), weight_decay=1e-3)
+    fast, plain = build_optimizer(nets[0], o), build_optimizer(nets[1], o, fast=False)
+    assert fast.defaults["fused"] and not plain.defaults["fused"] and not plain.defaults["foreach"]
+    x = torch.randn(16, 5)
+    for _ in range(20):
+        for net, opt in zip(nets, (fast, plain)):
+            opt.zero_grad()
+            net(x).pow(2).mean().backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
