@@ -18,9 +18,14 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_speed import build, recipe_config  # noqa: E402  (the harness's own set-up of a recipe)
 
 
 def main() -> None:
@@ -30,13 +35,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=50, help="optimizer steps per measurement")
     args = ap.parse_args()
 
-    from ganland.build import build_models
-    from ganland.config import load_config
-
-    cfg = load_config(args.recipe)
-    torch.manual_seed(0)
-    shape = _sample_shape(cfg)
-    G, D = build_models(cfg, shape, 10)
+    cfg = recipe_config(args.recipe, {})
+    data, G, D = build(cfg)
+    shape = data.shape
     params = {"G": list(G.parameters()), "D": list(D.parameters())}
     for ps in params.values():
         for p in ps:
@@ -60,7 +61,7 @@ def main() -> None:
                     o.step()
             times[k].append((time.perf_counter() - t0) / args.steps * 1e3)
 
-    step_ms = _train_step_ms(G, D, cfg, shape, args.repeats)
+    step_ms = _train_step_ms(G, D, cfg, shape, data.n_classes, args.repeats)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({
         "benchmark": "optimizer_step", "recipe": args.recipe, "torch": torch.__version__,
@@ -76,17 +77,11 @@ def main() -> None:
     }, indent=1))
 
 
-def _sample_shape(cfg) -> tuple[int, ...]:
-    size = cfg.data.image_size or 28
-    channels = 3 if cfg.data.name == "cifar10" else 1
-    return (channels, size, size)
-
-
-def _train_step_ms(G, D, cfg, shape, repeats: int) -> float:
+def _train_step_ms(G, D, cfg, shape, data_classes: int, repeats: int) -> float:
     """Median time of forward + backward of one D step and one G step (no optimizer), batch size
     of the recipe: the rest of a training step the optimizer's share is measured against."""
     n = cfg.train.batch_size
-    cond = {"c": torch.randint(0, 10, (n,))} if cfg.model.conditional else {}
+    cond = {"c": torch.randint(0, data_classes, (n,))} if cfg.model.conditional else {}
     x = torch.randn(n, *shape)
     out = []
     for _ in range(repeats + 1):
