@@ -126,6 +126,15 @@ def test_vector_runs_write_their_plots(tmp_path):
         assert x.shape == (7, {"gaussian-1d": 1, "ring": 2, "sine": 10}[name]) and x.dtype == np.float32
 
 
+def test_heldout_report_only_for_finite_data(fake_mnist, tmp_path):
+    # A sampler draws every batch fresh: no training set to overfit, no held-out split.
+    toy = Trainer(load_config("ring", {"train.steps": 1, "train.progress": False}), tmp_path / "t")
+    assert toy.heldout_report() == {}
+    images = Trainer(tiny(fake_mnist, **{"train.steps": 1}), tmp_path / "i").heldout_report()
+    assert set(images) == {"heldout_loss_D_real", "train_loss_D_real"}
+    assert images["heldout_loss_D_real"] != images["train_loss_D_real"]
+
+
 def test_trainer_generate_is_deterministic(fake_mnist, tmp_path):
     tr = Trainer(tiny(fake_mnist, **{"train.steps": 1}), tmp_path / "t")
     z = torch.randn(4, 8)

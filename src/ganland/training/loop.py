@@ -406,9 +406,12 @@ class Trainer:
     @torch.no_grad()
     def heldout_report(self) -> dict:
         """Seed 000's per-epoch validation: D's real-data loss term on a fixed set of test
-        batches, next to the same on a fixed set of training batches (D in eval mode)."""
+        batches, next to the same on a fixed set of training batches (D in eval mode).
+
+        Only for finite datasets: a toy sampler draws every batch fresh, so it has no training
+        set that D could overfit and no held-out split to compare with."""
         n = self.cfg.train.heldout_batches
-        if n == 0:
+        if n == 0 or not self.train_set.finite:
             return {}
         bs, out = self.cfg.train.batch_size, {}
         was = self.D.training
@@ -416,18 +419,13 @@ class Trainer:
         for name, data in (("heldout", self.test_set), ("train", self.train_set)):
             g = torch.Generator().manual_seed(self.cfg.train.seed + 2)
             total = 0.0
-            if data.finite:
-                idx = torch.randperm(len(data), generator=g)[: n * bs]
-                chunks = idx.split(bs)
-                for ix in chunks:
-                    x, y = data.get(ix)
-                    c = y.to(self.device) if self.n_classes else None
-                    total += float(self.settings.loss.d_real(self.D(x.to(self.device), c)))
-                total /= len(chunks)
-            else:
-                for _ in range(n):
-                    total += float(self.settings.loss.d_real(self.D(data.draw(bs, g).to(self.device))))
-                total /= n
+            idx = torch.randperm(len(data), generator=g)[: n * bs]
+            chunks = idx.split(bs)
+            for ix in chunks:
+                x, y = data.get(ix)
+                c = y.to(self.device) if self.n_classes else None
+                total += float(self.settings.loss.d_real(self.D(x.to(self.device), c)))
+            total /= len(chunks)
             out[f"{name}_loss_D_real"] = total
         self.D.train(was)
         return out
