@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup demo test bench clean data
+.PHONY: setup demo test bench bench-quality clean data
 
 # Virtual environment with pinned dependencies (constraints.txt). Re-run when the pins change.
 $(BIN)/ganland: pyproject.toml constraints.txt
@@ -30,8 +30,16 @@ demo: setup
 test: $(BIN)/ganland
 	$(BIN)/python -m pytest tests
 
+# Speed: ganland against the textbook loops, the machine's limits, each lever (JSON lines).
+SPEED_BENCH   := train_speed optimizer_step data_path eval_speed numpy_engine
+# Quality at a budget: hours on a 2-core CPU (time to FID; every loss on the 2-D mixtures).
+QUALITY_BENCH := time_to_quality loss_comparison
+
 bench: setup
-	@for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	@for b in $(SPEED_BENCH); do $(BIN)/python benchmarks/$$b.py || exit 1; done
+
+bench-quality: setup
+	@for b in $(QUALITY_BENCH); do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

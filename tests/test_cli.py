@@ -18,6 +18,18 @@ def test_train_resume_sample(fake_mnist, tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--steps", "5", "--no-progress"]) == 0
     assert "done: 5 steps" in capsys.readouterr().out
 
+    # Stopping rules on resume are totals: one the run has reached is refused, nothing written.
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*"))
+    assert main(["train", "--resume", str(run), "--steps", "4", "--no-progress"]) == 2
+    assert "has already trained 4 steps (5 steps" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--steps", "9", "--out", str(tmp_path / "fork")]) == 2
+    assert "give no recipe, --out or --dry-run" in capsys.readouterr().err
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*")) == before
+    assert main(["eval", str(run), "--dataset", "mnist"]) == 2
+    assert "--dataset: only for --real / --samples" in capsys.readouterr().err
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
+    assert "write samples to a .npz file" in capsys.readouterr().err
+
     npz = tmp_path / "s.npz"
     assert main(["sample", str(run), "--n", "10", "--out", str(npz), "--seed", "1"]) == 0
     images = np.load(npz)["images"]
@@ -52,6 +64,14 @@ def test_errors_are_one_clear_line(capsys, fake_mnist):
     err = capsys.readouterr().err
     assert "data.root" in err and "dataset-fashion-mnist" in err  # says every way to get the data
     assert main(["sample", "no/such/run", "--out", "x.npz"]) == 2
+    capsys.readouterr()
+    # Caught by --dry-run, before any training: a pack the batch does not divide, no stopping rule.
+    assert main(["train", "gaussian-1d", "--set", "train.batch_size=10", "--dry-run"]) == 2
+    assert "must be a multiple of 4 (e.g. 8)" in capsys.readouterr().err
+    assert main(["train", "gaussian-1d", "--set", "loss.gp_weight=1", "--dry-run"]) == 2
+    assert "a packed D's input is a pack of samples" in capsys.readouterr().err
+    assert main(["train", "gaussian-1d", "--set", "train.steps=null", "--dry-run"]) == 2
+    assert "no stopping rule" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("listing", ["recipes", "datasets", "models", "losses"])

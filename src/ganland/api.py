@@ -3,7 +3,7 @@
     import ganland
     run = ganland.train("gaussian-1d", steps=2000)          # RunResult: run_dir, samples, ...
     model = ganland.load(run.run_dir)                        # the trained generator
-    x = model.sample(1000, seed=0)                           # numpy: (1000, 1)
+    x = model.sample(1000, seed=0)["samples"]                # float32 numpy (1000, 1)
     out = ganland.sample("runs/fashion-dcgan-...", n=64)     # {"images": uint8 (64, 28, 28, 1)}
 """
 from __future__ import annotations
@@ -44,7 +44,11 @@ def train(
 
 
 def resume(run_dir: str | Path, *, steps=None, epochs=None, minutes=None) -> RunResult:
-    """Continue a run from its newest checkpoint (optionally with a new stopping rule)."""
+    """Continue a run from its newest checkpoint (optionally with a new stopping rule).
+
+    steps / epochs / minutes are totals counted from the start of the run (resume a 5,000-step
+    run with steps=10_000 for 5,000 more); one the run has already reached is refused.
+    """
     stops = {"train.steps": steps, "train.epochs": epochs, "train.minutes": minutes}
     return _resume(run_dir, stops if any(v is not None for v in stops.values()) else None)
 

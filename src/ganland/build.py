@@ -141,9 +141,21 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
             "penalty replaces weight clipping (Gulrajani et al. 2017), and clipped weights keep D's gradient norm "
             "from reaching the penalty's target. Keep one: optim.D.weight_clip=null (WGAN-GP) or loss.gp_weight=0 (WGAN)."
         )
+    t = cfg.train
+    pack = getattr(D, "pack", 1)
+    if pack > 1 and t.batch_size % pack:
+        raise ConfigError(f"train.batch_size={t.batch_size} with model.options.pack={pack}: D judges packs of {pack} "
+                          f"samples, so the batch size must be a multiple of {pack} (e.g. {t.batch_size // pack * pack or pack})")
+    if pack > 1 and (cfg.loss.gp_weight > 0 or cfg.loss.r1_weight > 0):
+        raise ConfigError(f"loss.gp_weight / loss.r1_weight with model.options.pack={pack}: the penalties take one "
+                          "gradient norm per sample, but a packed D's input is a pack of samples. Use pack 1 with a "
+                          "penalty, or weight clipping / spectral norm with packing.")
     if cfg.loss.gp_weight > 0 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
         raise ConfigError(
             "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "
             "norm mixes samples. Set model.options.d_batch_norm=false (dcgan) or use another model."
         )
+    if t.steps is None and t.epochs is None and t.minutes is None:
+        raise ConfigError("no stopping rule: set one of train.steps, train.epochs or train.minutes "
+                          "(or --steps / --epochs / --minutes)")
     return Checked(tuple(train.shape), train.n_classes)

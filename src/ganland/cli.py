@@ -41,8 +41,9 @@ def cmd_train(args) -> int:
     if args.no_progress:
         args.set.append("train.progress=false")
     if args.resume:
-        if args.recipe or args.dry_run:
-            raise GanlandError("--resume RUN continues a run with its own config: give no recipe and no --dry-run")
+        if args.recipe or args.dry_run or args.out:
+            raise GanlandError("--resume RUN continues RUN in its own folder with its own config: give no recipe, "
+                               "--out or --dry-run (to branch off, copy the run folder and resume the copy)")
         overrides = dict(parse_override(s) for s in args.set)
         overrides.update(_stop_overrides(args))
         result = resume(args.resume, overrides)
@@ -69,11 +70,11 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     from .api import load
 
-    model = load(args.run, device=args.device)
-    out = model.sample(args.n, classes=args.class_, seed=args.seed)
     path = Path(args.out)
     if path.suffix != ".npz":
         raise GanlandError(f"--out {path}: write samples to a .npz file")
+    model = load(args.run, device=args.device)
+    out = model.sample(args.n, classes=args.class_, seed=args.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **out)
     desc = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in out.items())
@@ -110,6 +111,11 @@ def cmd_eval(args) -> int:
     else:
         if not args.runs:
             raise GanlandError("give a run folder to evaluate (or --real / --samples with --dataset)")
+        unused = [flag for flag, value in (("--dataset", args.dataset), ("--root", args.root),
+                                           ("--image-size", args.image_size), ("--out", args.out)) if value]
+        if unused:
+            raise GanlandError(f"{', '.join(unused)}: only for --real / --samples; a run is scored against its own "
+                               "dataset, and its scores go to the run's metrics.jsonl")
         for run in args.runs:
             scores.append(evaluate_run(run, args.n, record=not args.no_record, device=args.device, **opts))
     for sc in scores:
@@ -214,9 +220,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set optim.D.lr=1e-4 (repeatable)")
     stop = t.add_mutually_exclusive_group()
-    stop.add_argument("--steps", type=int, help="train for N generator steps")
-    stop.add_argument("--epochs", type=float, help="train for N passes over the data")
-    stop.add_argument("--minutes", type=float, help="train for M minutes of wall-clock time")
+    stop.add_argument("--steps", type=int, help="train until N generator steps in all (with --resume: counted from the run's start)")
+    stop.add_argument("--epochs", type=float, help="train until N passes over the data in all")
+    stop.add_argument("--minutes", type=float, help="train until M minutes of training time in all")
     t.add_argument("--out", help="run folder (default runs/<recipe>-<time>)")
     t.add_argument("--resume", metavar="RUN", help="continue RUN from its newest checkpoint")
     t.add_argument("--dry-run", action="store_true", help="print the resolved config and check it; train nothing")

@@ -285,11 +285,14 @@ def evaluate_samples(samples: np.ndarray, target: Target, seed: int = 0, labels:
 def evaluate_run(run: str | Path, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
                  weights: Optional[str] = None, record: bool = True, device: str = "cpu") -> Score:
     """Score the newest checkpoint of a run folder (or one checkpoint file of it) and append the
-    score to the run's metrics.jsonl."""
+    score to the run's metrics.jsonl. The feature network and its weights default to the run's
+    own `eval.feature_net` / `eval.inception_weights`, so offline and in-training scores match."""
     from .api import load
 
     run = Path(run)
     model = load(run, device=device)
+    feature_net = feature_net or model.config.eval.feature_net
+    weights = weights or model.config.eval.inception_weights
     run_dir = run.parent.parent if run.is_file() else run  # RUN/checkpoints/step-N.pt -> RUN
     target = build_target(model.config)
     n = n or EVALUATORS.get(evaluator_for(target)).n_default

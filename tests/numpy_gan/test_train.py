@@ -25,12 +25,16 @@ def test_defaults_are_the_seeds():
     ({"optimzer": "adam"}, "Did you mean \"optimizer\""),
     ({"optimizer": "rmsprop"}, "unknown NumPy optimizer"),
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-    ({"iterations": 2.5}, "iterations must be an integer"),
+    ({"iterations": 2.5}, r"iterations: expected int, got 2.5"),
     ({"n_points": 3}, "n_points"),
     ({"dtype": "float16"}, "float16"),
     ({"g_loss": "hinge"}, "unknown NumPy G loss"),
     ({"lr_g": -0.1}, "learning rate"),
     ({"eval_every": -1}, "eval_every"),
+    ({"weight_clip": "0.1"}, r"weight_clip: expected float or null, got '0.1'"),
+    ({"momentum": 1.5}, r"momentum must be in \[0, 1\)"),
+    ({"grad_clip": 0}, "grad_clip must be > 0"),
+    ({"betas": [0.5]}, "betas"),
 ])
 def test_bad_settings_are_named(options, match):
     with pytest.raises(ConfigError, match=match):
@@ -103,6 +107,12 @@ def test_command_line(tmp_path, capsys):
     assert main(["numpy-sine", "--set", "iterations=5"]) == 2
     assert "use --iterations" in capsys.readouterr().err
     assert main(["numpy-sine", "--set", "novalue"]) == 2
+    # Numbers in exponent form are numbers (PyYAML alone reads 1e-1 as a string).
+    out2 = tmp_path / "cli2"
+    assert main(["numpy-sine", "--iterations", "20", "--set", "weight_clip=1e-1", "--set", "grad_clip=5e-1",
+                 "--no-progress", "--out", str(out2)]) == 0
+    saved = yaml.safe_load((out2 / "config.yaml").read_text())
+    assert (saved["weight_clip"], saved["grad_clip"]) == (0.1, 0.5)
 
 
 @pytest.mark.slow

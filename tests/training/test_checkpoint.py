@@ -265,6 +265,21 @@ def test_missing_or_wrong_contents_are_refused(run):
         load_checkpoint(path)
 
 
+def test_a_run_moved_to_another_kind_of_device_resumes_with_a_fresh_noise_stream(run, capsys):
+    path = ckpt(run, 6)
+    rng = load_checkpoint(path)["rng"]
+    assert rng["gen_device"] == "cpu"
+    # What a CUDA run leaves: a Philox state (16 bytes), which a CPU generator cannot take.
+    rewrite(path, rng={**rng, "gen": torch.zeros(16, dtype=torch.uint8), "gen_device": "cuda"})
+    assert resume(run, {"train.steps": 8}).step == 8
+    assert "saved on another kind of device (cuda) than this one (cpu)" in capsys.readouterr().err
+    # The same wrong state claimed for this device is damage, not a move: refused.
+    path = ckpt(run, 8)
+    rewrite(path, rng={**load_checkpoint(path)["rng"], "gen": torch.zeros(16, dtype=torch.uint8)})
+    with pytest.raises(CheckpointError, match="does not fit this run"):
+        resume(run, {"train.steps": 10})
+
+
 def test_temporary_files_of_an_interrupted_write_are_removed_on_resume(run):
     stale = run / "checkpoints" / ".step_000000008.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")

@@ -43,7 +43,7 @@ def test_run_folder_has_everything(fake_mnist, tmp_path):
         assert np.isfinite(epochs[0][key])
     pngs = sorted(p.name for p in (run / "samples").iterdir())
     assert pngs == ["latest.png", "step_000000004.png", "step_000000008.png", "step_000000012.png",
-                    "step_000000016.png", "step_000000020.png"]
+                    "step_000000016.png", "step_000000020.png", "training.png"]
     ckpts = list_checkpoints(run)
     assert [p.name for p in ckpts] == ["step_000000020.pt", "step_000000018.pt"]  # newest 2 kept
     ck = load_checkpoint(ckpts[0])

@@ -10,8 +10,7 @@ import argparse
 import dataclasses
 import time
 
-import yaml
-
+from ..config import yaml_load
 from ..errors import ConfigError
 
 
@@ -40,10 +39,7 @@ def _parse_sets(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set optimizer=adam")
-        try:
-            options[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e.problem})") from None
+        options[key.strip()] = yaml_load(text, f"--set {item!r}")  # ganland's YAML: 1e-1 is a number
     for key in ("iterations", "batch_size", "seed"):
         if key in options:
             raise ConfigError(f"--set {key}=...: use --{key.replace('_', '-')} instead")

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -21,6 +22,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import yaml
 
+from ..config import check_value
 from ..errors import ConfigError, GanlandError
 from ..metrics.signals import SINE_RANGES, sine_metrics
 from ..registry import close_match_hint
@@ -75,6 +77,16 @@ class SineConfig:
         if not (isinstance(self.eval_every, int) and self.eval_every >= 0):
             raise ConfigError(f"numpy-sine: eval_every must be an integer >= 0 (0: only at the end), "
                               f"got {self.eval_every!r}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"numpy-sine: momentum must be in [0, 1), got {self.momentum!r}")
+        if not (len(self.betas) == 2 and all(0.0 <= b < 1.0 for b in self.betas)):
+            raise ConfigError(f"numpy-sine: betas must be two numbers in [0, 1), got {self.betas!r}")
+        for key in ("grad_clip", "weight_clip"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ConfigError(f"numpy-sine: {key} must be > 0 (or null: off), got {value!r}")
+        if not self.slope >= 0:
+            raise ConfigError(f"numpy-sine: slope must be >= 0, got {self.slope!r}")
         lr = DEFAULT_LR[self.optimizer]
         return dataclasses.replace(
             self,
@@ -91,6 +103,8 @@ def make_config(**options) -> SineConfig:
         if key not in known:
             raise ConfigError(f"numpy-sine: unknown setting {key!r}; known: {', '.join(known)}."
                               + close_match_hint(key, known))
+    hints = typing.get_type_hints(SineConfig)
+    options = {key: check_value(value, hints[key], f"numpy-sine: {key}") for key, value in options.items()}
     return SineConfig(**options).resolved()
 
 

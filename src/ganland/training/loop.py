@@ -32,7 +32,7 @@ from ..data import to_model_range, to_uint8
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..evaluation import (Target, append_score, dataset_label, evaluate_samples, evaluator_for, load_extractor,
                           read_scores)
-from ..viz import PLOTS, quality_curve
+from ..viz import PLOTS, quality_curve, training_curves
 from .checkpoint import (atomic_write, latest_checkpoint, list_checkpoints, remove_temporary_files,
                          save_checkpoint)
 from .guard import DivergenceGuard, state_tensors
@@ -315,7 +315,7 @@ class Trainer:
             "opt_D": self.opt_D.state_dict(),
             "counters": {"step": self.step, "d_steps": self.d_steps, "epoch": self.epoch, "images": self.images,
                          "seconds": self.seconds + self._elapsed()},
-            "rng": {"gen": self.gen.get_state(), **_rng_state()},
+            "rng": {"gen": self.gen.get_state(), "gen_device": self.device.type, **_rng_state()},
             "batches": self.batches.state_dict(),
             "window": self.window.state_dict(),
             "epoch_means": self.epoch_means.state_dict(),
@@ -334,7 +334,7 @@ class Trainer:
             self.step, self.d_steps, self.epoch, self.images = (int(c["step"]), int(c["d_steps"]), int(c["epoch"]),
                                                                  int(c["images"]))
             self.seconds = float(c["seconds"])
-            self.gen.set_state(ck["rng"]["gen"])
+            self._load_noise_stream(ck["rng"])
             _set_rng_state(ck["rng"])
             self.batches.load_state_dict(ck["batches"])
             self.window.load_state_dict(ck["window"], self.device)
@@ -347,6 +347,23 @@ class Trainer:
             raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run (different model or "
                                   f"ganland version?): {type(e).__name__}: {' '.join(str(e).split())[:300]}"
                                   ) from None
+
+    def _load_noise_stream(self, rng: dict) -> None:
+        """The noise generator's state, or, when the run moves to another kind of device (its
+        generators' states do not convert), a fresh stream seeded from (seed, step)."""
+        saved = rng.get("gen_device")  # absent before 2026-11-23: then only a failed load tells
+        if saved in (None, self.device.type):
+            try:
+                self.gen.set_state(rng["gen"])
+                return
+            except RuntimeError:
+                if saved is not None:
+                    raise
+        self.gen.manual_seed(self.cfg.train.seed * 1_000_003 + self.step)
+        print(f"ganland: warning: this run's noise stream was saved on another kind of device "
+              f"({saved or 'unknown'}) than this one ({self.device.type}); it continues with a fresh stream "
+              "seeded from the seed and step, so it is not bit-for-bit what an unmoved run would do",
+              file=sys.stderr)
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0 if hasattr(self, "_t0") else 0.0
@@ -393,6 +410,10 @@ class Trainer:
         title = f"{self.cfg.recipe or self.cfg.data.name}: step {self.step}"
         self.plot.draw(path, fake_np, real, self.train_set, title, critic, self.grid_cols)
         shutil.copyfile(path, folder / f"latest{self.plot.suffix}")
+        stats = self.run_dir / "stats.jsonl"
+        if stats.is_file():  # the run's curves so far, beside its newest samples
+            rows = [json.loads(line) for line in stats.read_text().splitlines() if line.strip()]
+            training_curves(rows, folder / "training.png", f"{self.cfg.recipe or self.cfg.data.name}: step {self.step}")
         return folder / f"latest{self.plot.suffix}"
 
     @torch.no_grad()
@@ -550,9 +571,6 @@ class Trainer:
 
     def _fit(self) -> RunResult:
         cfg, t = self.cfg, self.cfg.train
-        if t.steps is None and t.epochs is None and t.minutes is None:
-            raise ConfigError("no stopping rule: set one of train.steps, train.epochs or train.minutes "
-                              "(or --steps / --epochs / --minutes)")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         self._trim_stats()
@@ -802,6 +820,13 @@ def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
             overrides.setdefault(k, None)
     cfg = load_config(tree, overrides)
     trainer = Trainer(cfg, run_dir, resume=ck)
+    reached = trainer._want_stop() if any(overrides.get(k) is not None for k in STOP_KEYS) else None
+    if reached:
+        raise ConfigError(
+            f"{run_dir} has already trained {reached} ({trainer.step} steps, "
+            f"{trainer.epoch + trainer.batches.pos / trainer.batches.per_epoch:.2f} epochs, "
+            f"{trainer.seconds / 60:.1f} minutes): a stopping rule on resume is a total counted from the start of "
+            "the run, not more on top; give a larger one")
     # Unusable checkpoints newer than the one resumed from are moved aside (kept for inspection),
     # so they neither count among train.keep_checkpoints nor shadow the checkpoints written next.
     for bad_path in map(Path, ck["skipped"]):

@@ -131,6 +131,35 @@ def loss_curves(stats: list[dict], path: Path, title: str = "") -> Path:
     return Path(path)
 
 
+def training_curves(stats: list[dict], path: Path, title: str = "") -> Path:
+    """The run's health at a glance, from stats.jsonl's training records against the step:
+    losses; what D says about real and fake batches (D(x) and D(G(z)) for probabilistic losses,
+    else the mean logits); gradient norms of D and G (log scale)."""
+    plt = _plt()
+    rows = [r for r in stats if r.get("kind", "train") == "train" and "loss_D" in r]
+    step = [r["step"] for r in rows]
+    judged = ("D_real", "D_fake") if rows and "D_real" in rows[-1] else ("real_logit", "fake_logit")
+    panels = [(("loss_D", "loss_G"), "loss", False), (judged, "D(x), D(G(z))" if judged[0] == "D_real" else
+              "mean logit", False), (("grad_norm_D", "grad_norm_G"), "gradient norm", True)]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for ax, (keys, label, log) in zip(axes, panels):
+        for key in keys:
+            pts = [(s, r[key]) for s, r in zip(step, rows) if isinstance(r.get(key), (int, float))]
+            if pts:
+                ax.plot(*zip(*pts), lw=1, label=key)
+        if log and ax.lines and all(y > 0 for line in ax.lines for y in line.get_ydata()):
+            ax.set_yscale("log")
+        ax.set_xlabel("generator step")
+        ax.set_ylabel(label)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
 def quality_curve(scores: list, path: Path, metric: Optional[str] = None, floor: Optional[float] = None,
                   title: str = "") -> Path:
     """Plot one metric of in-training scores (`evaluation.Score`s with a step) against the step.
