@@ -451,13 +451,18 @@ class Trainer:
         self.D.train(was)
         return out
 
+    @property
+    def epochs_done(self) -> float:
+        """Passes over the data so far, with the current epoch's fraction."""
+        return self.epoch + self.batches.pos / self.batches.per_epoch
+
     def progress_fraction(self) -> float:
         """How much of the run is done, 0..1: the largest share among the stopping rules."""
         t, shares = self.cfg.train, [0.0]
         if t.steps is not None:
             shares.append(self.step / t.steps)
         if t.epochs is not None:
-            shares.append((self.epoch + self.batches.pos / self.batches.per_epoch) / t.epochs)
+            shares.append(self.epochs_done / t.epochs)
         if t.minutes is not None:
             shares.append((self.seconds + self._elapsed()) / (60.0 * t.minutes))
         return min(1.0, max(shares))
@@ -475,7 +480,7 @@ class Trainer:
         t = self.cfg.train
         if t.steps is not None and self.step >= t.steps:
             return f"{t.steps} steps"
-        if t.epochs is not None and self.epoch + self.batches.pos / self.batches.per_epoch >= t.epochs - 1e-9:
+        if t.epochs is not None and self.epochs_done >= t.epochs - 1e-9:
             return f"{t.epochs:g} epochs"
         if t.minutes is not None and self.seconds + self._elapsed() >= 60.0 * t.minutes:
             return f"{t.minutes:g} minutes"
@@ -627,7 +632,7 @@ class Trainer:
         self.seconds += self._elapsed()
         del self._t0
         seconds = self.seconds
-        return RunResult(self.run_dir, self.step, self.epoch + self.batches.pos / self.batches.per_epoch,
+        return RunResult(self.run_dir, self.step, self.epochs_done,
                          seconds, samples, ckpt_path, self.last_stats)
 
     def _train_one_step(self, progress: _Progress) -> None:
@@ -697,7 +702,7 @@ class Trainer:
                 progress.write(message, err=True)
             else:
                 print(message, file=sys.stderr)
-        record = {"kind": "train", "step": self.step, "epoch": round(self.epoch + self.batches.pos / self.batches.per_epoch, 4),
+        record = {"kind": "train", "step": self.step, "epoch": round(self.epochs_done, 4),
                   "images": self.images, "seconds": round(self.seconds + self._elapsed(), 2), **values}
         if partial:  # the run ended inside a logging window: means over fewer steps
             record["partial"] = True
@@ -824,7 +829,7 @@ def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
     if reached:
         raise ConfigError(
             f"{run_dir} has already trained {reached} ({trainer.step} steps, "
-            f"{trainer.epoch + trainer.batches.pos / trainer.batches.per_epoch:.2f} epochs, "
+            f"{trainer.epochs_done:.2f} epochs, "
             f"{trainer.seconds / 60:.1f} minutes): a stopping rule on resume is a total counted from the start of "
             "the run, not more on top; give a larger one")
     # Unusable checkpoints newer than the one resumed from are moved aside (kept for inspection),
