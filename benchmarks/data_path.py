@@ -40,7 +40,7 @@ def main() -> None:
 
     from ganland.build import build_dataset
     from ganland.config import load_config
-    from ganland.training.loop import RealBatches
+    from ganland.training.batches import RealBatches
 
     data = build_dataset(load_config(None, {"data.name": args.dataset, "data.root": args.root}), "train")
     bs = args.batch_size

@@ -56,7 +56,7 @@ def main() -> None:
             warm.append(time.perf_counter() - t0)
 
         # The warm path stage by stage.
-        ex = load_extractor("fashion-mnist", None, None)
+        ex = load_extractor(None, "fashion-mnist-cnn", None)
         stages = {}
 
         def timed(name, fn):

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .config import Config, OptimizerConfig, check_value
+from .config import Config, OptimizerConfig, check_value, stop_keys, stop_rules
 from .data import DATASETS
 from .errors import ConfigError
 from .losses import LOSSES, AdversarialLoss
@@ -125,14 +125,14 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
     Builds the dataset and the models unless given, so every option is checked for real.
     """
     train = dataset if dataset is not None else build_dataset(cfg, "train")
-    build_loss(cfg)
+    loss = build_loss(cfg)
     G, D = models if models is not None else build_models(cfg, train.shape, train.n_classes)
     for net in ("G", "D"):
         OPTIMIZERS.get(getattr(cfg.optim, net).name)
-    if cfg.loss.name == "wasserstein" and cfg.loss.gp_weight == 0 and cfg.optim.D.weight_clip is None \
+    if loss.needs_lipschitz and cfg.loss.gp_weight == 0 and cfg.optim.D.weight_clip is None \
             and not cfg.model.spectral_norm:
         raise ConfigError(
-            "loss wasserstein needs a Lipschitz constraint on D: set optim.D.weight_clip=0.01 (WGAN), "
+            f"loss {loss.name} needs a Lipschitz constraint on D: set optim.D.weight_clip=0.01 (WGAN), "
             "loss.gp_weight=10 (WGAN-GP) or model.spectral_norm=true"
         )
     if cfg.loss.gp_weight > 0 and cfg.optim.D.weight_clip is not None:
@@ -155,7 +155,7 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
             "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "
             "norm mixes samples. Set model.options.d_batch_norm=false (dcgan) or use another model."
         )
-    if t.steps is None and t.epochs is None and t.minutes is None:
-        raise ConfigError("no stopping rule: set one of train.steps, train.epochs or train.minutes "
+    if not stop_rules(cfg):
+        raise ConfigError(f"no stopping rule: set one of {', '.join(stop_keys())} "
                           "(or --steps / --epochs / --minutes)")
     return Checked(tuple(train.shape), train.n_classes)

@@ -17,41 +17,26 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import GanlandError
-
-
-def _stop_overrides(args) -> dict:
-    out = {}
-    for key in ("steps", "epochs", "minutes"):
-        v = getattr(args, key)
-        if v is not None:
-            out[f"train.{key}"] = v
-    if out:  # a stopping rule given on the command line replaces the recipe's
-        for key in ("steps", "epochs", "minutes"):
-            out.setdefault(f"train.{key}", None)
-    return out
+from .version import __version__
+from .errors import GanlandError, Interrupted
 
 
 def cmd_train(args) -> int:
     from .build import check_config
-    from .config import load_config, parse_override
+    from .config import load_config, parse_override, stop_overrides
     from .training.loop import new_run_dir, resume, train
 
     if args.no_progress:
         args.set.append("train.progress=false")
+    overrides = {**dict(parse_override(s) for s in args.set), **stop_overrides(args.steps, args.epochs, args.minutes)}
     if args.resume:
         if args.recipe or args.dry_run or args.out:
             raise GanlandError("--resume RUN continues RUN in its own folder with its own config: give no recipe, "
                                "--out or --dry-run (to branch off, copy the run folder and resume the copy)")
-        overrides = dict(parse_override(s) for s in args.set)
-        overrides.update(_stop_overrides(args))
         result = resume(args.resume, overrides)
     else:
         if not args.recipe:
             raise GanlandError("give a recipe name or a YAML file (see `ganland recipes`), or --resume RUN")
-        overrides = dict(parse_override(s) for s in args.set)
-        overrides.update(_stop_overrides(args))
         cfg = load_config(args.recipe, overrides)
         if args.dry_run:
             check_config(cfg)
@@ -272,11 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
+    except Interrupted as e:  # Ctrl-C or SIGTERM during training: what was saved, how to continue
+        print(f"ganland: {e}", file=sys.stderr)
+        return e.exit_code
     except GanlandError as e:
         print(f"ganland: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ganland: interrupted; the newest checkpoint is intact (continue with --resume RUN)", file=sys.stderr)
+    except KeyboardInterrupt:  # outside training (building a dataset, evaluating): nothing was being saved
+        print("ganland: interrupted", file=sys.stderr)
         return 130
 
 

@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import yaml
 
@@ -26,110 +26,157 @@ from .registry import close_match_hint
 RECIPE_DIR = Path(__file__).parent / "recipes"
 
 
+def setting(default: Any = dataclasses.MISSING, *, factory: Optional[Callable[[], Any]] = None,
+            at_least: Optional[float] = None, above: Optional[float] = None, below: Optional[float] = None,
+            one_of: Optional[tuple[str, ...]] = None, resume: bool = False, stop: bool = False,
+            check: Optional[Callable[[Any, Any], Optional[str]]] = None) -> Any:
+    """A config field with the rules that govern it, read by one generic pass (`check_rules`).
+
+    at_least / above / below: bounds of a number, inclusive / exclusive / exclusive (applied to each
+    element of a tuple; a null value passes). one_of: the allowed strings. resume: the value may
+    change when a run is resumed. stop: a stopping rule; one given as an override replaces the
+    recipe's others. check(section, value) -> an error message or None, for a rule that involves
+    other fields of the same section; the message may name "{key}" and "{section}".
+    """
+    rules = {"at_least": at_least, "above": above, "below": below, "one_of": one_of, "resume": resume,
+             "stop": stop, "check": check}
+    metadata = {k: v for k, v in rules.items() if v is not None and v is not False}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+DECAYS = ("none", "linear")  # learning-rate schedules (ganland.training.schedule.DECAY holds their formulas)
+
+
 @dataclass
 class DataConfig:
     name: str = "fashion-mnist"  # dataset name (`ganland datasets` lists them)
     root: Optional[str] = None  # folder holding the dataset's files; None = the standard places
     download: bool = True  # fetch the official files into ~/.cache/ganland when none are found
-    image_size: Optional[int] = None  # image side in pixels; None = the dataset's native size
-    options: dict = field(default_factory=dict)  # the dataset's own keyword arguments
+    image_size: Optional[int] = setting(None, above=0)  # image side in pixels; None = the dataset's native size
+    options: dict = setting(factory=dict)  # the dataset's own keyword arguments
 
 
 @dataclass
 class ModelConfig:
     name: str = "dcgan"  # model family (`ganland models` lists them)
-    z_dim: int = 100  # length of the noise vector z
-    z_prior: str = "normal"  # "normal": z ~ N(0, I); "uniform": z ~ U(-1, 1)
+    z_dim: int = setting(100, at_least=1)  # length of the noise vector z
+    z_prior: str = setting("normal", one_of=("normal", "uniform"))  # "normal": z ~ N(0, I); "uniform": z ~ U(-1, 1)
     conditional: bool = False  # feed class labels to G and D (needs a labelled dataset)
     spectral_norm: bool = False  # spectral normalisation of every weight in D
-    options: dict = field(default_factory=dict)  # the family's own keyword arguments (widths...)
+    options: dict = setting(factory=dict)  # the family's own keyword arguments (widths...)
+
+
+def _gp_target_needs_gp(loss: "LossConfig", target: float) -> Optional[str]:
+    if target != 1.0 and loss.gp_weight == 0:
+        return ("{key} is %g but {section}.gp_weight is 0, so there is no gradient penalty to aim; set "
+                "{section}.gp_weight (e.g. 10) or leave gp_target at 1" % target)
+    return None
 
 
 @dataclass
 class LossConfig:
     name: str = "non-saturating"  # adversarial loss pair (`ganland losses` lists them)
-    gp_weight: float = 0.0  # gradient penalty lambda on real/fake interpolates (WGAN-GP: 10); 0 = off
-    gp_target: float = 1.0  # gradient norm the penalty pulls towards (1 in WGAN-GP)
-    r1_weight: float = 0.0  # R1 penalty gamma on real data, gamma/2 * |grad D(x)|^2; 0 = off
+    gp_weight: float = setting(0.0, at_least=0)  # gradient penalty lambda on real/fake interpolates (WGAN-GP: 10); 0 = off
+    gp_target: float = setting(1.0, check=_gp_target_needs_gp)  # gradient norm the penalty pulls towards (1 in WGAN-GP)
+    r1_weight: float = setting(0.0, at_least=0)  # R1 penalty gamma on real data, gamma/2 * |grad D(x)|^2; 0 = off
+
+
+def _momentum_not_for_adam(o: "OptimizerConfig", momentum: float) -> Optional[str]:
+    if o.name == "adam" and momentum != 0:
+        return ("{key} applies to sgd and rmsprop, not adam (Adam's momentum is betas[0]); remove it or set "
+                "{section}.name=sgd")
+    return None
+
+
+def _per_tensor_needs_limit(o: "OptimizerConfig", per_tensor: bool) -> Optional[str]:
+    if per_tensor and o.grad_clip is None:
+        return "{key} is true but {section}.grad_clip is null: set the norm limit, e.g. {section}.grad_clip=1.0"
+    return None
 
 
 @dataclass
 class OptimizerConfig:
     name: str = "adam"  # "adam", "sgd" or "rmsprop"
-    lr: float = 2e-4  # learning rate (step size)
-    betas: tuple[float, float] = (0.5, 0.999)  # Adam's (beta1, beta2); ignored by sgd/rmsprop
-    momentum: float = 0.0  # sgd/rmsprop momentum; 0 = none
-    weight_decay: float = 0.0  # L2 coefficient added to the gradient before the update; 0 = none
-    grad_clip: Optional[float] = None  # largest gradient norm allowed; None = no clipping
-    grad_clip_per_tensor: bool = False  # clip each parameter tensor's norm on its own (seed 002)
-    weight_clip: Optional[float] = None  # clamp every parameter into [-c, c] after each step; None = off
-    decay: str = "none"  # learning-rate schedule: "none" (constant) or "linear" (to 0 at the end of the run)
-
-
-def _adam_d() -> OptimizerConfig:
-    return OptimizerConfig()
+    lr: float = setting(2e-4, above=0)  # learning rate (step size)
+    betas: tuple[float, float] = setting((0.5, 0.999), at_least=0, below=1)  # Adam's (beta1, beta2); ignored by sgd/rmsprop
+    momentum: float = setting(0.0, at_least=0, check=_momentum_not_for_adam)  # sgd/rmsprop momentum; 0 = none
+    weight_decay: float = setting(0.0, at_least=0)  # L2 coefficient added to the gradient before the update; 0 = none
+    grad_clip: Optional[float] = setting(None, above=0)  # largest gradient norm allowed; None = no clipping
+    grad_clip_per_tensor: bool = setting(False, check=_per_tensor_needs_limit)  # clip each parameter tensor's norm on its own (seed 002)
+    weight_clip: Optional[float] = setting(None, above=0)  # clamp every parameter into [-c, c] after each step; None = off
+    decay: str = setting("none", one_of=DECAYS)  # learning-rate schedule: "none" (constant) or "linear" (to 0 at the end of the run)
 
 
 @dataclass
 class OptimConfig:
-    G: OptimizerConfig = field(default_factory=OptimizerConfig)  # generator's optimizer
-    D: OptimizerConfig = field(default_factory=_adam_d)  # discriminator's optimizer
+    G: OptimizerConfig = setting(factory=OptimizerConfig)  # generator's optimizer
+    D: OptimizerConfig = setting(factory=OptimizerConfig)  # discriminator's optimizer
+
+
+def _saturation_needs_guard(t: "TrainConfig", steps: int) -> Optional[str]:
+    if steps and not t.guard:
+        return ("{key} is %d but {section}.guard is false, so nothing checks for saturation; set "
+                "{section}.guard=true or {key}=0" % steps)
+    return None
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 64  # samples per batch, real and fake alike
-    n_critic: int = 1  # discriminator steps per generator step
-    steps: Optional[int] = None  # generator steps to train; None = no step limit
-    epochs: Optional[float] = None  # passes over the training data by D; None = no epoch limit
-    minutes: Optional[float] = None  # wall-clock limit in minutes; None = no time limit
+    batch_size: int = setting(64, at_least=1)  # samples per batch, real and fake alike
+    n_critic: int = setting(1, at_least=1)  # discriminator steps per generator step
+    steps: Optional[int] = setting(None, above=0, stop=True, resume=True)  # generator steps to train; None = no step limit
+    epochs: Optional[float] = setting(None, above=0, stop=True, resume=True)  # passes over the training data by D; None = no epoch limit
+    minutes: Optional[float] = setting(None, above=0, stop=True, resume=True)  # wall-clock limit in minutes; None = no time limit
     seed: int = 0  # seeds every random stream (noise, data order, init); same seed = same run on CPU
-    device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps"
-    ema: Optional[float] = None  # decay of an exponential moving average of G, e.g. 0.999; None = off
-    log_every: int = 50  # generator steps per stats.jsonl line (losses are means over those steps)
-    sample_every: int = 500  # generator steps between sample pictures; 0 = only at the end
-    checkpoint_every: int = 1000  # generator steps between checkpoints; 0 = only at the end
-    checkpoint_minutes: float = 10.0  # also checkpoint after this many minutes without one; 0 = off
-    keep_checkpoints: int = 2  # newest checkpoints kept on disk (older ones are deleted)
-    heldout_batches: int = 10  # test-split batches scored by D at each epoch's end; 0 = skip
-    progress: bool = True  # show a progress bar with live losses and ETA
-    guard: bool = True  # divergence guard: NaN/inf checks at logging and checkpoint steps, rollback on failure
-    guard_retries: int = 2  # rollbacks to the last good checkpoint (each halves both learning rates); 0 = stop at once
-    guard_saturation_steps: int = 0  # D steps in a row with a saturated D that count as divergence; 0 = off
+    device: str = setting("auto", resume=True)  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps"
+    ema: Optional[float] = setting(None, above=0, below=1)  # decay of an exponential moving average of G, e.g. 0.999; None = off
+    log_every: int = setting(50, at_least=1, resume=True)  # generator steps per stats.jsonl line (losses are means over those steps)
+    sample_every: int = setting(500, at_least=0, resume=True)  # generator steps between sample pictures; 0 = only at the end
+    checkpoint_every: int = setting(1000, at_least=0, resume=True)  # generator steps between checkpoints; 0 = only at the end
+    checkpoint_minutes: float = setting(10.0, at_least=0, resume=True)  # also checkpoint after this many minutes without one; 0 = off
+    keep_checkpoints: int = setting(2, at_least=1, resume=True)  # newest checkpoints kept on disk (older ones are deleted)
+    heldout_batches: int = setting(10, at_least=0)  # test-split batches scored by D at each epoch's end; 0 = skip
+    progress: bool = setting(True, resume=True)  # show a progress bar with live losses and ETA
+    guard: bool = setting(True, resume=True)  # divergence guard: NaN/inf checks at logging and checkpoint steps, rollback on failure
+    guard_retries: int = setting(2, at_least=0, resume=True)  # rollbacks to the last good checkpoint (each halves both learning rates); 0 = stop at once
+    guard_saturation_steps: int = setting(0, at_least=0, resume=True, check=_saturation_needs_guard)  # D steps in a row with a saturated D that count as divergence; 0 = off
 
 
 @dataclass
 class EvalConfig:
-    every: int = 0  # generator steps between in-training evaluations (into metrics.jsonl); 0 = off
-    n_samples: int = 2000  # generated samples each in-training evaluation scores
-    seed: int = 0  # seed of the fixed noise those samples come from
-    feature_net: Optional[str] = None  # feature network for images; None = the dataset's default
-    inception_weights: Optional[str] = None  # path of the Inception-v3 FID weights (feature_net inception-v3-fid)
-    full: bool = False  # also KID, precision/recall and density/coverage during training (slower)
+    every: int = setting(0, at_least=0, resume=True)  # generator steps between in-training evaluations (into metrics.jsonl); 0 = off
+    n_samples: int = setting(2000, at_least=2, resume=True)  # generated samples each in-training evaluation scores
+    seed: int = setting(0, resume=True)  # seed of the fixed noise those samples come from
+    feature_net: Optional[str] = setting(None, resume=True)  # feature network for images; None = the dataset's default
+    inception_weights: Optional[str] = setting(None, resume=True)  # path of the Inception-v3 FID weights (feature_net inception-v3-fid)
+    full: bool = setting(False, resume=True)  # also KID, precision/recall and density/coverage during training (slower)
 
 
 @dataclass
 class SpeedConfig:
-    """How fast a step runs; none of these changes what is being trained (docs/performance.md)."""
+    """How fast a step runs; none of these changes what is being trained (docs/performance.md),
+    so each may change when a run is resumed."""
 
-    reuse_fake: bool = True  # with n_critic 1, G's step reuses the D step's fake batch (one G forward less)
-    channels_last: Optional[bool] = None  # NHWC memory layout; None = auto (on for image models)
-    amp: str = "auto"  # mixed precision: auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
-    compile: bool = False  # torch.compile G and D (minutes of compilation on a small CPU)
-    threads: int = 0  # CPU threads for torch; 0 = torch's default (one per core)
+    reuse_fake: bool = setting(True, resume=True)  # with n_critic 1, G's step reuses the D step's fake batch (one G forward less)
+    channels_last: Optional[bool] = setting(None, resume=True)  # NHWC memory layout; None = auto (on for image models)
+    amp: str = setting("auto", one_of=("auto", "bf16", "fp32"), resume=True)  # mixed precision: auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
+    compile: bool = setting(False, resume=True)  # torch.compile G and D (minutes of compilation on a small CPU)
+    threads: int = setting(0, at_least=0, resume=True)  # CPU threads for torch; 0 = torch's default (one per core)
 
 
 @dataclass
 class Config:
     recipe: Optional[str] = None  # name of the recipe this run started from (informational)
     description: str = ""  # one line shown by `ganland recipes`
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    data: DataConfig = setting(factory=DataConfig)
+    model: ModelConfig = setting(factory=ModelConfig)
+    loss: LossConfig = setting(factory=LossConfig)
+    optim: OptimConfig = setting(factory=OptimConfig)
+    train: TrainConfig = setting(factory=TrainConfig)
+    eval: EvalConfig = setting(factory=EvalConfig)
+    speed: SpeedConfig = setting(factory=SpeedConfig)
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))
@@ -415,91 +462,98 @@ def load_config(recipe: str | dict | None = None, overrides: dict | list[str] | 
         raise ConfigError(f"overrides: expected a list of KEY=VALUE strings or a mapping, got {_show(overrides)}")
     if name is not None:
         tree.setdefault("recipe", name)
-    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or [])
+    items = list(overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides or []))
+    stops = stop_keys()
+    if any(key in stops for key, _ in items):  # a stopping rule given as an override replaces the recipe's
+        items = [(key, None) for key in stops] + items
     for key, value in items:
         set_dotted(tree, key, value)
     cfg = from_dict(Config, tree)
-    check_ranges(cfg)
+    check_rules(cfg)
     return cfg
 
 
-def _floats(obj: Any, prefix: str = "") -> list[tuple[str, float]]:
-    """(dotted key, value) of every float in the typed sections (options mappings excluded)."""
-    out = []
+def fields_of(obj: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field, Any, Any]]:
+    """(dotted key, field, value, the section holding it) of every setting, depth first."""
     for f in dataclasses.fields(obj):
         v, key = getattr(obj, f.name), f"{prefix}{f.name}"
         if dataclasses.is_dataclass(v):
-            out += _floats(v, key + ".")
-        elif isinstance(v, float):
-            out.append((key, v))
-        elif isinstance(v, tuple):
-            out += [(f"{key}[{i}]", x) for i, x in enumerate(v) if isinstance(x, float)]
-    return out
+            yield from fields_of(v, key + ".")
+        else:
+            yield key, f, v, obj
 
 
-def check_ranges(cfg: Config) -> None:
-    """Value checks that do not need the components (those live in ganland.build)."""
-    t = cfg.train
-    positive = {
-        "train.batch_size": t.batch_size, "train.n_critic": t.n_critic, "model.z_dim": cfg.model.z_dim,
-        "train.log_every": t.log_every, "train.keep_checkpoints": t.keep_checkpoints,
-    }
-    for key, v in positive.items():
-        if v < 1:
-            raise ConfigError(f"{key} must be at least 1, got {v}")
-    for key, v in {"train.steps": t.steps, "train.epochs": t.epochs, "train.minutes": t.minutes,
-                   "data.image_size": cfg.data.image_size}.items():
-        if v is not None and v <= 0:
-            raise ConfigError(f"{key} must be positive (or null for no limit), got {v}")
-    for key, v in _floats(cfg):
-        if not math.isfinite(v):
-            raise ConfigError(f"{key} must be a finite number, got {v}")
-    for key, v in {"train.sample_every": t.sample_every, "train.checkpoint_every": t.checkpoint_every,
-                   "train.checkpoint_minutes": t.checkpoint_minutes, "train.heldout_batches": t.heldout_batches,
-                   "train.guard_retries": t.guard_retries, "train.guard_saturation_steps": t.guard_saturation_steps,
-                   "loss.gp_weight": cfg.loss.gp_weight, "loss.r1_weight": cfg.loss.r1_weight}.items():
-        if v < 0:
-            raise ConfigError(f"{key} must be 0 or more, got {v}")
-    if cfg.eval.every < 0 or cfg.eval.n_samples < 2:
-        raise ConfigError(f"eval.every must be 0 or more and eval.n_samples at least 2; got {cfg.eval.every}, "
-                          f"{cfg.eval.n_samples}")
-    sp = cfg.speed
-    if sp.amp not in ("auto", "bf16", "fp32"):
-        raise ConfigError(f"speed.amp must be one of auto, bf16, fp32; got {sp.amp!r}")
-    if sp.threads < 0:
-        raise ConfigError(f"speed.threads must be 0 (torch's default) or more, got {sp.threads}")
-    if t.ema is not None and not 0.0 < t.ema < 1.0:
-        raise ConfigError(f"train.ema must be between 0 and 1 (e.g. 0.999), got {t.ema}")
-    if cfg.model.z_prior not in ("normal", "uniform"):
-        raise ConfigError(
-            f"model.z_prior must be 'normal' or 'uniform', got {cfg.model.z_prior!r}."
-            + close_match_hint(cfg.model.z_prior, ["normal", "uniform"])
-        )
-    for net in ("G", "D"):
-        o: OptimizerConfig = getattr(cfg.optim, net)
-        if o.lr <= 0:
-            raise ConfigError(f"optim.{net}.lr must be positive, got {o.lr}")
-        for key in ("grad_clip", "weight_clip"):
-            v = getattr(o, key)
-            if v is not None and v <= 0:
-                raise ConfigError(f"optim.{net}.{key} must be positive (or null for off), got {v}")
-        if o.weight_decay < 0 or o.momentum < 0:
-            raise ConfigError(f"optim.{net}: weight_decay and momentum must be 0 or more")
-        if o.decay not in ("none", "linear"):
-            raise ConfigError(f"optim.{net}.decay must be 'none' or 'linear', got {o.decay!r}."
-                              + close_match_hint(o.decay, ["none", "linear"]))
-        if not all(0.0 <= b < 1.0 for b in o.betas):
-            raise ConfigError(f"optim.{net}.betas must lie in [0, 1), got {list(o.betas)}")
-        # Settings that would be silently ignored: an error, so nobody believes they are in effect.
-        if o.name == "adam" and o.momentum != 0:
-            raise ConfigError(f"optim.{net}.momentum applies to sgd and rmsprop, not adam (Adam's momentum is "
-                              f"betas[0]); remove it or set optim.{net}.name=sgd")
-        if o.grad_clip_per_tensor and o.grad_clip is None:
-            raise ConfigError(f"optim.{net}.grad_clip_per_tensor is true but optim.{net}.grad_clip is null: "
-                              f"set the norm limit, e.g. optim.{net}.grad_clip=1.0")
-    if t.guard_saturation_steps and not t.guard:
-        raise ConfigError(f"train.guard_saturation_steps is {t.guard_saturation_steps} but train.guard is false, so "
-                          "nothing checks for saturation; set train.guard=true or train.guard_saturation_steps=0")
-    if cfg.loss.gp_target != 1.0 and cfg.loss.gp_weight == 0:
-        raise ConfigError(f"loss.gp_target is {cfg.loss.gp_target} but loss.gp_weight is 0, so there is no gradient "
-                          "penalty to aim; set loss.gp_weight (e.g. 10) or leave gp_target at 1")
+def _bounds_text(rules: dict, nullable: bool) -> str:
+    lo, above, below = rules.get("at_least"), rules.get("above"), rules.get("below")
+    if lo is not None and below is not None:
+        text = f"lie in [{lo:g}, {below:g})"
+    elif above is not None and below is not None:
+        text = f"lie strictly between {above:g} and {below:g}"
+    elif lo == 0:
+        text = "be 0 or more"
+    elif lo is not None:
+        text = f"be at least {lo:g}"
+    elif above == 0:
+        text = "be positive"
+    else:
+        text = f"be above {above:g}" if above is not None else f"be below {below:g}"
+    return text + (" (or null)" if nullable else "")
+
+
+def _in_bounds(x: float, rules: dict) -> bool:
+    return ((rules.get("at_least") is None or x >= rules["at_least"]) and (rules.get("above") is None or x > rules["above"])
+            and (rules.get("below") is None or x < rules["below"]))
+
+
+def check_rules(cfg: Config) -> None:
+    """The one pass over every setting's own rules (`setting(...)`): finite numbers, bounds, allowed
+    values, then the rules that involve other settings of the same section."""
+    checks = []
+    for key, f, v, section in fields_of(cfg):
+        numbers = [x for x in (v if isinstance(v, tuple) else (v,)) if isinstance(x, (int, float))
+                   and not isinstance(x, bool)]
+        if any(isinstance(x, float) and not math.isfinite(x) for x in numbers):
+            raise ConfigError(f"{key} must be a finite number, got {_show(list(v) if isinstance(v, tuple) else v)}")
+        rules = f.metadata
+        if any(r in rules for r in ("at_least", "above", "below")) and not all(_in_bounds(x, rules) for x in numbers):
+            nullable = type(None) in typing.get_args(typing.get_type_hints(type(section))[f.name])
+            shown = list(v) if isinstance(v, tuple) else v
+            raise ConfigError(f"{key} must {_bounds_text(rules, nullable)}, got {_show(shown)}")
+        if "one_of" in rules and v not in rules["one_of"]:
+            raise ConfigError(f"{key} must be one of {', '.join(rules['one_of'])}; got {_show(v)}."
+                              + close_match_hint(v, rules["one_of"]))
+        if "check" in rules:
+            checks.append((key, rules["check"], v, section))
+    for key, check, v, section in checks:
+        message = check(section, v)
+        if message:
+            raise ConfigError(message.format(key=key, section=key.rsplit(".", 1)[0]))
+
+
+def stop_keys() -> list[str]:
+    """The settings that are stopping rules (train.steps, train.epochs, train.minutes)."""
+    return [key for key, f, _, _ in fields_of(Config()) if f.metadata.get("stop")]
+
+
+def stop_rules(cfg: Config) -> dict[str, Any]:
+    """{key: value} of the stopping rules that are set (None values left out)."""
+    return {key: v for key, f, v, _ in fields_of(cfg) if f.metadata.get("stop") and v is not None}
+
+
+def stop_overrides(steps: Optional[int] = None, epochs: Optional[float] = None,
+                   minutes: Optional[float] = None) -> dict:
+    """The overrides of a stopping rule given by name (--steps, steps=...); {} when none is."""
+    given = {"train.steps": steps, "train.epochs": epochs, "train.minutes": minutes}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def resume_changes(saved: Config, new: Config) -> list[str]:
+    """The settings that differ between a run's saved config and `new` and may not change when
+    the run resumes (each as "key: old -> new"); an unchanged value is always accepted."""
+    old = {key: v for key, _, v, _ in fields_of(saved)}
+    return [f"{key}: {_show(old[key], 40)} -> {_show(v, 40)}" for key, f, v, _ in fields_of(new)
+            if v != old[key] and not f.metadata.get("resume")]
+
+
+def resumable_keys() -> list[str]:
+    return [key for key, f, _, _ in fields_of(Config()) if f.metadata.get("resume")]

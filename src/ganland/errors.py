@@ -20,3 +20,13 @@ class CheckpointError(GanlandError):
 class DivergenceError(GanlandError):
     """Training diverged (non-finite values or a saturated discriminator) and the divergence
     guard could not recover within its retries."""
+
+
+class Interrupted(GanlandError):
+    """Training stopped on a signal: Ctrl-C (SIGINT) or SIGTERM. The message says what was saved
+    and how to continue; `exit_code` is what a command ends with (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -2,9 +2,11 @@
 
 Images are judged through a feature network (the bundled Fashion-MNIST / MNIST CNNs, or the
 reference Inception-v3 when the user has its weights) against the features of the dataset's
-test split, computed once and cached per dataset content and feature-network hash. Toy data are
-judged by their own metrics: modes for 2-D mixtures, moments and distances for the 1-D normal,
-least-squares sine fits for signals.
+test split, computed once and cached per dataset content and feature-network hash; the metrics
+come from a registry (IMAGE_METRICS) the evaluator loops over. Toy data are judged by their own
+metrics: modes for 2-D mixtures, moments and distances for the 1-D normal, least-squares sine
+fits for signals, and distances to fresh real draws for the rest (the swiss roll). Each dataset
+names its evaluator (`dataset.evaluator`).
 
 Every score carries its protocol: evaluator, dataset, feature network and hash, numbers of real
 and generated samples, reference split (and a hash of its pixels), seed, ganland version.
@@ -22,7 +24,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from . import __version__
+from .version import __version__
 from .errors import ConfigError
 from .registry import Registry
 
@@ -33,7 +35,7 @@ REFERENCE_SPLIT = "test"
 class Protocol:
     """Everything that must be equal for two scores to be comparable."""
 
-    evaluator: str  # "images", "normal-1d", "sine" or "mixture"
+    evaluator: str  # a name in EVALUATORS: "images", "normal-1d", "sine", "mixture", "two-sample"
     dataset: str  # dataset name, with the image size when resized ("mnist@32px")
     n_generated: int  # generated samples scored
     n_real: int  # real samples they are scored against; 0 when the target is known in closed form
@@ -161,8 +163,97 @@ def build_target(cfg) -> Target:
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluators, one per kind of data: fn(samples, labels, target, seed, full, feature_net, weights)
-# -> (metrics dict, Protocol)
+# Image metrics: a registry the image evaluator loops over, in registration order
+
+
+@dataclass
+class ImageFeatures:
+    """What the image metrics read: features of both sides, the fake side's class probabilities."""
+
+    real: np.ndarray  # (N, F) float64 features of the reference split
+    fake: np.ndarray  # (M, F) float64 features of the generated images
+    fake_probs: Optional[np.ndarray]  # (M, K) class probabilities, or None (no classifier head)
+    extractor: object  # the FeatureExtractor (its n_classes and class_names)
+    labels: Optional[np.ndarray]  # (M,) the classes the images were generated for, or None
+    seed: int  # seed of the metrics' random subsets
+
+
+@dataclass(frozen=True)
+class ImageMetric:
+    fn: Callable[[ImageFeatures], dict]  # features -> {name: value}
+    applies: Callable[[ImageFeatures], bool] = lambda f: True  # noqa: E731
+    full_only: bool = False  # computed only for full evaluations (`ganland eval`; in training with eval.full)
+
+
+IMAGE_METRICS: Registry[ImageMetric] = Registry("image metric")
+
+
+def _fid(f: ImageFeatures) -> dict:
+    from .metrics import feature_statistics, frechet_distance
+
+    return {"fid": frechet_distance(feature_statistics(f.real), feature_statistics(f.fake))}
+
+
+def _kid(f: ImageFeatures) -> dict:
+    from .metrics import kid
+
+    mean, std = kid(f.real, f.fake, seed=f.seed)
+    return {"kid": mean, "kid_std": std}
+
+
+def _prdc(f: ImageFeatures) -> dict:
+    from .metrics import prdc
+
+    return prdc(f.real, f.fake)
+
+
+def _inception_score(f: ImageFeatures) -> dict:
+    from .metrics import inception_score
+
+    mean, std = inception_score(f.fake_probs, n_splits=min(10, len(f.fake_probs)))
+    return {"is": mean, "is_std": std}
+
+
+def _class_coverage(f: ImageFeatures) -> dict:
+    from .metrics import class_coverage
+
+    cov = class_coverage(f.fake_probs, f.extractor.n_classes)
+    return {"class_coverage": cov["coverage"], "class_coverage_1pct": cov["coverage_min_share"],
+            "class_entropy": cov["entropy"], "class_histogram": cov["histogram"]}
+
+
+def _conditional_accuracy(f: ImageFeatures) -> dict:
+    from .metrics import conditional_accuracy
+
+    return {"conditional_accuracy": conditional_accuracy(f.fake_probs, f.labels)}
+
+
+def _has_classifier(f: ImageFeatures) -> bool:
+    return f.fake_probs is not None and bool(f.extractor.n_classes)
+
+
+def _has_dataset_classes(f: ImageFeatures) -> bool:
+    # Class metrics only where the network's classes are the dataset's (the bundled CNNs);
+    # ImageNet classes say nothing about which garment or digit an image shows.
+    return f.fake_probs is not None and f.extractor.class_names is not None
+
+
+IMAGE_METRICS.register("fid", help="Fréchet distance of the feature statistics")(ImageMetric(_fid))
+IMAGE_METRICS.register("kid", help="kernel inception distance (unbiased MMD^2, subsets)")(
+    ImageMetric(_kid, full_only=True))
+IMAGE_METRICS.register("prdc", help="precision/recall (k=3), density/coverage (k=5)")(
+    ImageMetric(_prdc, full_only=True))
+IMAGE_METRICS.register("is", help="Inception Score with the feature network's classifier")(
+    ImageMetric(_inception_score, _has_classifier))
+IMAGE_METRICS.register("class-coverage", help="classes generated, their histogram and entropy")(
+    ImageMetric(_class_coverage, _has_dataset_classes))
+IMAGE_METRICS.register("conditional-accuracy", help="share of images classified as the class asked for")(
+    ImageMetric(_conditional_accuracy, lambda f: _has_dataset_classes(f) and f.labels is not None))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluators, one per kind of data; each dataset names its own (`dataset.evaluator`).
+# fn(samples, labels, target, seed, full, feature_net, weights) -> (metrics dict, Protocol)
 
 
 @dataclass(frozen=True)
@@ -170,35 +261,30 @@ class Evaluator:
     fn: Callable
     n_default: int  # generated samples scored by default (the literature's protocol)
     doc: str
+    headline: str  # the metric a quality curve shows
+    lower_is_better: bool = True  # of the headline metric
 
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator")
 
-# Toy datasets by name -> their evaluator; every image dataset uses "images".
-TOY_EVALUATOR = {"gaussian-1d": "normal-1d", "sine": "sine", "ring": "mixture", "grid": "mixture"}
-
 
 def evaluator_for(target: Target) -> str:
-    if getattr(target.dataset, "is_image", False):
-        return "images"
-    name = target.dataset.name
-    if name not in TOY_EVALUATOR:
-        raise ConfigError(f"ganland has no metrics for dataset {name!r} yet (it scores images, "
-                          f"{', '.join(sorted(TOY_EVALUATOR))})")
-    return TOY_EVALUATOR[name]
+    """The name of the evaluator the target's dataset names (checked against the registry)."""
+    name = target.dataset.evaluator
+    EVALUATORS.get(name)  # an unknown name fails here with the known ones listed
+    return name
 
 
-def load_extractor(dataset_name: str, feature_net: Optional[str], weights: Optional[str]):
-    from .metrics.features import DEFAULT_FEATURE_NET, FEATURE_NETS
+def load_extractor(dataset, feature_net: Optional[str], weights: Optional[str]):
+    """The feature network `feature_net`, or the one the dataset names, or Inception-v3 (FID)."""
+    from .metrics.features import FEATURE_NETS
 
-    name = feature_net or DEFAULT_FEATURE_NET.get(dataset_name, "inception-v3-fid")
+    name = feature_net or getattr(dataset, "feature_net", None) or "inception-v3-fid"
     return FEATURE_NETS.get(name)(weights=weights)
 
 
 def _images(samples: np.ndarray, labels, target: Target, seed: int, full: bool, feature_net=None, weights=None,
             extractor=None):
-    from .metrics import (class_coverage, conditional_accuracy, feature_statistics, frechet_distance,
-                          inception_score, kid, prdc)
     from .metrics.features import to_uint8_images
 
     fake = to_uint8_images(samples)  # (N, H, W, C) uint8
@@ -206,24 +292,14 @@ def _images(samples: np.ndarray, labels, target: Target, seed: int, full: bool, 
     if fake.shape[1:] != (h, w, c):
         raise ConfigError(f"samples have shape {fake.shape[1:]} (H, W, C) but {target.label} images are "
                           f"{(h, w, c)}; generate at the dataset's size (or set data.image_size to match)")
-    extractor = extractor or load_extractor(target.dataset.name, feature_net, weights)
+    extractor = extractor or load_extractor(target.dataset, feature_net, weights)
     real_feats, _, content = reference_features(target.dataset.x, target.label, extractor)
     fake_feats, fake_probs = extractor.extract(fake)
-    m: dict = {"fid": frechet_distance(feature_statistics(real_feats), feature_statistics(fake_feats))}
-    if full:
-        kid_mean, kid_std = kid(real_feats, fake_feats, seed=seed)
-        m.update({"kid": kid_mean, "kid_std": kid_std})
-        m.update(prdc(real_feats, fake_feats))
-    if fake_probs is not None and extractor.n_classes:
-        m["is"], m["is_std"] = inception_score(fake_probs, n_splits=min(10, len(fake_probs)))
-    if fake_probs is not None and extractor.class_names is not None:
-        # Class metrics only where the network's classes are the dataset's (the bundled CNNs);
-        # ImageNet classes say nothing about which garment or digit an image shows.
-        cov = class_coverage(fake_probs, extractor.n_classes)
-        m.update({"class_coverage": cov["coverage"], "class_coverage_1pct": cov["coverage_min_share"],
-                  "class_entropy": cov["entropy"], "class_histogram": cov["histogram"]})
-        if labels is not None:
-            m["conditional_accuracy"] = conditional_accuracy(fake_probs, labels)
+    features = ImageFeatures(real_feats, fake_feats, fake_probs, extractor, labels, seed)
+    m: dict = {}
+    for _, metric in IMAGE_METRICS.items():
+        if (full or not metric.full_only) and metric.applies(features):
+            m.update(metric.fn(features))
     protocol = Protocol("images", target.label, len(fake), len(real_feats), f"{REFERENCE_SPLIT} split {content[:16]}",
                         seed, extractor.name, extractor.sha256)
     return m, protocol
@@ -255,14 +331,33 @@ def _mixture(samples, labels, target: Target, seed, full, **_):
     return m, Protocol("mixture", target.label, len(samples), 0, ref, seed)
 
 
+def _two_sample(samples, labels, target: Target, seed, full, **_):
+    """Vectors against as many real ones: fresh draws of a sampler (seeded), or the test split."""
+    from .metrics import energy_distance, prdc
+
+    fake = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+    data = target.dataset
+    if data.finite:
+        real = data.x.double().numpy().reshape(len(data), -1)
+        reference = f"{REFERENCE_SPLIT} split {content_hash(data.x)[:16]}"
+    else:  # a stream offset from the training draws' seeds, so the reference is never a training batch
+        real = data.draw(len(fake), torch.Generator().manual_seed(1_000_003 + seed)).double().numpy()
+        reference = f"{len(fake)} fresh draws, seed {1_000_003 + seed}"
+    m = {"energy_distance": energy_distance(real, fake)}
+    m.update(prdc(real, fake))
+    return m, Protocol("two-sample", target.label, len(fake), len(real), reference, seed)
+
+
 EVALUATORS.register("images", help="FID, KID, precision/recall, density/coverage, IS, class coverage")(
-    Evaluator(_images, 10_000, "feature-network metrics against the test split"))
+    Evaluator(_images, 10_000, "feature-network metrics against the test split", "fid"))
 EVALUATORS.register("normal-1d", help="mean, std, Kolmogorov-Smirnov and 1-Wasserstein to the target normal")(
-    Evaluator(_normal_1d, 10_000, "moments and distances to N(mean, std)"))
+    Evaluator(_normal_1d, 10_000, "moments and distances to N(mean, std)", "w1"))
 EVALUATORS.register("sine", help="share of curves fitted as sines in the data's ranges; residuals; spreads")(
-    Evaluator(_sine, 1_000, "least-squares sine fits"))
+    Evaluator(_sine, 1_000, "least-squares sine fits", "sine_share", lower_is_better=False))
 EVALUATORS.register("mixture", help="modes captured, high-quality share, reverse KL (2,500 samples)")(
-    Evaluator(_mixture, 2_500, "VEEGAN/PacGAN mode statistics"))
+    Evaluator(_mixture, 2_500, "VEEGAN/PacGAN mode statistics", "high_quality", lower_is_better=False))
+EVALUATORS.register("two-sample", help="energy distance, precision/recall, density/coverage against real samples")(
+    Evaluator(_two_sample, 2_500, "distances to as many real samples", "energy_distance"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +382,7 @@ def evaluate_run(run: str | Path, n: Optional[int] = None, seed: int = 0, featur
     """Score the newest checkpoint of a run folder (or one checkpoint file of it) and append the
     score to the run's metrics.jsonl. The feature network and its weights default to the run's
     own `eval.feature_net` / `eval.inception_weights`, so offline and in-training scores match."""
-    from .api import load
+    from .generator import load
 
     run = Path(run)
     model = load(run, device=device)

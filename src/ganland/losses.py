@@ -28,6 +28,7 @@ class AdversarialLoss:
     g: Callable[[Tensor], Tensor]  # G's loss on fake logits (N,) -> scalar
     probabilistic: bool  # logits are log-odds of "real", so sigmoid(logit) = D(x) is meaningful
     doc: str = ""
+    needs_lipschitz: bool = False  # D's loss is unbounded without a Lipschitz constraint on D (clipping, GP, SN)
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return self.d_real(real_logits) + self.d_fake(fake_logits)
@@ -39,8 +40,9 @@ class AdversarialLoss:
 LOSSES: Registry[AdversarialLoss] = Registry("loss")
 
 
-def register_loss(name: str, *, d_real, d_fake, g, probabilistic: bool, doc: str) -> AdversarialLoss:
-    loss = AdversarialLoss(name, d_real, d_fake, g, probabilistic, doc)
+def register_loss(name: str, *, d_real, d_fake, g, probabilistic: bool, doc: str,
+                  needs_lipschitz: bool = False) -> AdversarialLoss:
+    loss = AdversarialLoss(name, d_real, d_fake, g, probabilistic, doc, needs_lipschitz)
     LOSSES.register(name, help=doc)(loss)
     return loss
 
@@ -90,6 +92,7 @@ register_loss(
     g=lambda l: -l.mean(),  # -E f(G(z))
     probabilistic=False,
     doc="Wasserstein critic; pair with optim.D.weight_clip (WGAN) or loss.gp_weight (WGAN-GP)",
+    needs_lipschitz=True,  # without it the critic's scores grow without bound
 )
 
 # Hinge (Lim & Ye 2017; Miyato et al. 2018): D minimises E relu(1 - f(x)) + E relu(1 + f(G(z))).

@@ -15,7 +15,8 @@ import torch
 import ganland.metrics  # noqa: F401  (the import that registers the nets)
 from ganland.errors import CheckpointError, ConfigError
 from ganland.metrics import cnn
-from ganland.metrics.features import DEFAULT_FEATURE_NET, FEATURE_NETS
+from ganland.data.idx import FASHION_MNIST, MNIST
+from ganland.metrics.features import FEATURE_NETS
 
 NETS = ["fashion-mnist-cnn", "mnist-cnn"]
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -44,7 +45,7 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
 def test_registered_through_ganland_metrics():
     for name in NETS:
         assert name in FEATURE_NETS
-    assert set(DEFAULT_FEATURE_NET.values()) <= set(FEATURE_NETS.names())
+    assert {MNIST.feature_net, FASHION_MNIST.feature_net} <= set(FEATURE_NETS.names())  # what the datasets name
 
 
 @pytest.mark.parametrize("name", NETS)

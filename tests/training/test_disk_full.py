@@ -15,7 +15,8 @@ import torch
 
 from ganland.cli import main
 from ganland.errors import CheckpointError
-from ganland.training import checkpoint, loop
+from ganland.training import checkpoint
+from ganland.training import stats as stats_module
 from ganland.training.checkpoint import atomic_write, checkpoint_path, list_checkpoints, save_checkpoint, verify_file
 from ganland.training.loop import resume
 
@@ -192,10 +193,10 @@ def test_training_that_cannot_write_its_statistics_stops_with_one_clear_error(fa
             raise failure(errno.ENOSPC, file)
         return builtins.open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(loop, "open", full_disk_open, raising=False)
+    monkeypatch.setattr(stats_module, "open", full_disk_open, raising=False)
     assert main(train_args(fake_mnist, run)) == 2
     err = capsys.readouterr().err
     assert err == (f"ganland: error: training stopped at step 6: No space left on device [ENOSPC] ({stats}); the "
                    f"newest checkpoint {run}/checkpoints/step_000000004.pt is intact: fix the cause and continue with "
-                   f"`ganland train --resume {run}`\n")
+                   f"`ganland train --resume {run} --steps 8`\n")
     verify_file(run / "checkpoints" / "step_000000004.pt")

@@ -6,7 +6,8 @@ from ganland.config import load_config
 from ganland.errors import ConfigError
 from ganland.losses import LOSSES
 from ganland.training.checkpoint import list_checkpoints, load_checkpoint
-from ganland.training.loop import Trainer, _autocast, train
+from ganland.device import autocast_for as _autocast
+from ganland.training.loop import Trainer, train
 from ganland.training.step import StepSettings, d_step, g_step
 from ganland.config import OptimizerConfig
 

@@ -37,11 +37,15 @@ class ArrayDataset:
     y: Optional[torch.Tensor] = None
     class_names: Optional[list[str]] = None
     plot: str = "grid"  # which picture shows its samples: a name in ganland.viz.PLOTS
+    evaluator: str = "images"  # how samples are scored: a name in ganland.evaluation.EVALUATORS
+    feature_net: Optional[str] = None  # the feature network images are judged with; None = inception-v3-fid
     finite: bool = field(default=True, init=False)
 
     def __post_init__(self):
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError(f"{self.name}: {len(self.x)} samples but {len(self.y)} labels")
+        if not self.is_image and self.evaluator == "images":  # vectors: scored against the test split's own samples
+            self.evaluator = "two-sample"
 
     def __len__(self) -> int:
         return len(self.x)
@@ -82,6 +86,7 @@ class SamplerDataset:
     draw_fn: Callable[[int, torch.Generator], torch.Tensor]
     epoch_size: int = 10_000  # samples that count as one epoch (the stream itself never ends)
     plot: str = "scatter"
+    evaluator: str = "two-sample"  # how samples are scored: a name in ganland.evaluation.EVALUATORS
     target: dict = field(default_factory=dict)
     density: Optional[Callable[[np.ndarray], np.ndarray]] = None  # pdf for 1-D plots
     finite: bool = field(default=False, init=False)
@@ -89,6 +94,7 @@ class SamplerDataset:
     class_names = None
     n_classes = 0
     is_image = False
+    feature_net = None
 
     def __len__(self) -> int:
         return self.epoch_size

@@ -184,6 +184,7 @@ class IdxSpec:
     name: str
     class_names: tuple[str, ...]
     files: dict[str, sources.RemoteFile]  # keyed by file name (with .gz)
+    feature_net: str  # the bundled feature network its images are judged with (ganland.metrics.cnn)
 
 
 def _remote(mirrors: tuple[str, ...], hashes: dict[str, tuple[int, str]]) -> dict[str, sources.RemoteFile]:
@@ -192,6 +193,7 @@ def _remote(mirrors: tuple[str, ...], hashes: dict[str, tuple[int, str]]) -> dic
 
 MNIST = IdxSpec(
     name="mnist",
+    feature_net="mnist-cnn",
     class_names=tuple(str(d) for d in range(10)),
     files=_remote(
         mirrors=(
@@ -212,6 +214,7 @@ MNIST = IdxSpec(
 
 FASHION_MNIST = IdxSpec(
     name="fashion-mnist",
+    feature_net="fashion-mnist-cnn",
     class_names=(
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -272,7 +275,8 @@ def load_idx_dataset(
     if image_size is not None:
         x = resize_uint8(x, image_size)  # (N, 1, S, S) uint8
     y = torch.from_numpy(labels.astype(np.int64))
-    return ArrayDataset(name=spec.name, x=x, y=y, class_names=list(spec.class_names), plot="grid")
+    return ArrayDataset(name=spec.name, x=x, y=y, class_names=list(spec.class_names), plot="grid",
+                        feature_net=spec.feature_net)
 
 
 @DATASETS.register("mnist")

@@ -48,7 +48,7 @@ def build_gaussian_1d(
         return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2.0 * math.pi))
 
     return SamplerDataset(
-        name="gaussian-1d", dim=1, draw_fn=draw, plot="hist",
+        name="gaussian-1d", dim=1, draw_fn=draw, plot="hist", evaluator="normal-1d",
         target={"mean": mean, "std": std}, density=density,
     )
 
@@ -69,7 +69,7 @@ def build_sine(
         return mult * torch.sin(x0 + freq * steps)  # (n, 1) with (n_points,) -> (n, n_points)
 
     target = {"x0": SINE_X0, "freq": SINE_FREQ, "mult": SINE_MULT, "n_points": n_points}
-    return SamplerDataset(name="sine", dim=n_points, draw_fn=draw, plot="curves", target=target)
+    return SamplerDataset(name="sine", dim=n_points, draw_fn=draw, plot="curves", evaluator="sine", target=target)
 
 
 def ring_modes(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:
@@ -94,7 +94,8 @@ def gaussian_mixture(name: str, modes: np.ndarray, std: float) -> SamplerDataset
         k = torch.randint(len(centres), (n,), generator=generator)  # (n,) mode of each sample
         return centres[k] + std * torch.randn((n, 2), generator=generator, dtype=torch.float32)
 
-    return SamplerDataset(name=name, dim=2, draw_fn=draw, plot="scatter", target={"modes": modes, "std": std})
+    return SamplerDataset(name=name, dim=2, draw_fn=draw, plot="scatter", evaluator="mixture",
+                          target={"modes": modes, "std": std})
 
 
 @DATASETS.register("ring")
@@ -140,4 +141,5 @@ def build_swiss_roll(
         roll = torch.cat([t * torch.cos(t), t * torch.sin(t)], dim=1) / scale  # (n, 2)
         return roll + noise * torch.randn((n, 2), generator=generator, dtype=torch.float32)
 
-    return SamplerDataset(name="swiss-roll", dim=2, draw_fn=draw, plot="scatter", target={})
+    # No closed-form metric: scored against fresh draws of the roll itself (energy distance, PRDC).
+    return SamplerDataset(name="swiss-roll", dim=2, draw_fn=draw, plot="scatter", evaluator="two-sample", target={})

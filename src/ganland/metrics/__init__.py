@@ -5,11 +5,12 @@ from .kid import kid, mmd2_unbiased
 from .prdc import density_coverage, prdc, precision_recall
 from .signals import fit_sines, normal_1d_stats, sine_metrics
 from .toy import mode_stats
+from .two_sample import energy_distance
 from . import cnn  # noqa: F401  (registers the bundled feature nets fashion-mnist-cnn, mnist-cnn)
 from . import inception  # noqa: F401  (registers the feature net inception-v3-fid)
 
 __all__ = [
-    "mode_stats",
+    "mode_stats", "energy_distance",
     "FeatureStats", "StatsAccumulator", "feature_statistics", "frechet_distance", "fid",
     "kid", "mmd2_unbiased",
     "precision_recall", "density_coverage", "prdc",

@@ -102,6 +102,4 @@ def to_uint8_images(images: np.ndarray) -> np.ndarray:
 
 # name -> loader(weights: Optional[str] = None) -> FeatureExtractor
 FEATURE_NETS: Registry = Registry("feature network")
-
-# The feature network each dataset is judged with by default.
-DEFAULT_FEATURE_NET = {"fashion-mnist": "fashion-mnist-cnn", "mnist": "mnist-cnn"}
+# Each dataset names the feature network it is judged with (`ArrayDataset.feature_net`).

@@ -131,3 +131,12 @@ def g_step(
     if norm is not None:
         out["grad_norm_G"] = norm.detach()
     return out
+
+
+@torch.no_grad()
+def ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    """G_ema <- decay * G_ema + (1 - decay) * G for the parameters; buffers (batch-norm
+    statistics) are copied."""
+    torch._foreach_lerp_(list(G_ema.parameters()), list(G.parameters()), 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)

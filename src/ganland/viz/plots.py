@@ -164,20 +164,22 @@ def quality_curve(scores: list, path: Path, metric: Optional[str] = None, floor:
                   title: str = "") -> Path:
     """Plot one metric of in-training scores (`evaluation.Score`s with a step) against the step.
 
-    metric: default "fid" for images, else the evaluator's headline metric; floor: a value to draw
-    as a dashed line (the real-data floor of the same protocol).
+    metric: the evaluator's headline metric (`Evaluator.headline`); None = the first number of the
+    first score. floor: a value to draw as a dashed line (the real-data floor of the same protocol).
+    The axis is logarithmic when the values are positive and span more than a factor of 10.
     """
     rows = [s for s in scores if s.step is not None]
     if metric is None:
         first = rows[0].metrics if rows else {}
-        metric = next((m for m in ("fid", "high_quality", "w1", "sine_share") if m in first), "fid")
+        metric = next((k for k, v in first.items() if isinstance(v, (int, float))), "fid")
     rows = [s for s in rows if isinstance(s.metrics.get(metric), (int, float))]
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.plot([s.step for s in rows], [s.metrics[metric] for s in rows], "o-", ms=3, label=metric)
     if floor is not None:
         ax.axhline(floor, ls="--", c="gray", label="real-data floor")
-    if metric in ("fid", "w1") and rows and min(s.metrics[metric] for s in rows) > 0:
+    values = [s.metrics[metric] for s in rows]
+    if values and min(values) > 0 and max(values) > 10 * min(values):
         ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel(metric)

@@ -1,0 +1,75 @@
+"""A clean stop on Ctrl-C (SIGINT) and SIGTERM: the first signal asks the run to stop after the
+step it is in (the loop then saves a checkpoint and the statistics); a second one stops at once
+(a KeyboardInterrupt: checkpoint writes are atomic, so nothing already saved is damaged). And
+what to tell the user then: the command that continues the run, and what there is to continue."""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+
+from .checkpoint import list_checkpoints
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopRequest:
+    """While entered, SIGINT and SIGTERM are caught (in the main thread only: Python delivers
+    signals there); `signum` is the first one received, None until then. The handlers in place
+    before are restored on exit."""
+
+    def __init__(self):
+        self.signum: Optional[int] = None
+        self._previous: dict = {}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt  # the second signal: stop now
+        self.signum = signum
+        _notice(f"\nganland: {signal.Signals(signum).name} received: finishing this step, then saving a checkpoint "
+                "(press Ctrl-C again to stop at once)\n")
+
+
+def _notice(text: str) -> None:
+    """Write to stderr from a signal handler: os.write, not print (print is not reentrant, and the
+    signal may arrive in the middle of another print)."""
+    try:
+        os.write(sys.stderr.fileno(), text.encode("utf-8", "replace"))
+    except (OSError, ValueError, AttributeError):  # no real file behind stderr (captured output)
+        pass
+
+
+def resume_command(run_dir: Path, rules: dict) -> str:
+    """The command that continues a run, with its stopping rule when it has one (`rules`:
+    config.stop_rules)."""
+    flag = ""
+    if len(rules) == 1:
+        (key, value), = rules.items()
+        flag = f" --{key.split('.')[-1]} {value if isinstance(value, int) else format(value, 'g')}"
+    return f"ganland train --resume {shlex.quote(str(run_dir))}{flag}"
+
+
+def newest_checkpoint_text(run_dir: Path, command: str, advice: str = "") -> str:
+    """What is left to continue from, in words; never claims a checkpoint that is not there."""
+    newest = list_checkpoints(run_dir)
+    if not newest:
+        return "no checkpoint was written yet, so there is nothing to resume"
+    return f"the newest checkpoint {newest[0]} is intact: {advice}continue with `{command}`"
