@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup demo test bench bench-quality clean data
+.PHONY: setup demo test test-fast bench bench-quality clean data
 
 # Virtual environment with pinned dependencies (constraints.txt). Re-run when the pins change.
 $(BIN)/ganland: pyproject.toml constraints.txt
@@ -27,8 +27,12 @@ setup: $(BIN)/ganland data
 demo: setup
 	$(BIN)/ganland train fashion-dcgan --minutes 5
 
+# Everything (what CI runs). test-fast: the unit tests only, under a minute on 2 cores.
 test: $(BIN)/ganland
 	$(BIN)/python -m pytest tests
+
+test-fast: $(BIN)/ganland
+	$(BIN)/python -m pytest tests -m "not slow and not e2e"
 
 # Speed: ganland against the textbook loops, the machine's limits, each lever (JSON lines).
 SPEED_BENCH   := train_speed optimizer_step data_path eval_speed numpy_engine

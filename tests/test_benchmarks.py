@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,6 +22,7 @@ def test_make_targets_list_every_benchmark():
     assert scripts == listed, (scripts - listed, listed - scripts)
 
 
+@pytest.mark.e2e
 def test_loss_comparison_quick_mode_prints_strict_json(tmp_path):
     cmd = [sys.executable, str(ROOT / "benchmarks" / "loss_comparison.py"), "--datasets", "ring", "--seeds", "0",
            "--losses", "hinge", "wgan-gp", "--steps", "3", "--out", str(tmp_path / "runs"),

@@ -8,6 +8,7 @@ TINY = ["--set", "model.z_dim=8", "--set", "model.options={g_width: 4, d_width: 
         "--set", "train.log_every=2", "--set", "train.heldout_batches=1", "--no-progress"]
 
 
+@pytest.mark.e2e
 def test_train_resume_sample(fake_mnist, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "fashion-dcgan", "--set", f"data.root={fake_mnist}", *TINY, "--steps", "3", "--out", str(run)]
@@ -39,6 +40,7 @@ def test_train_resume_sample(fake_mnist, tmp_path, capsys):
     assert np.array_equal(np.load(again)["images"], images)
 
 
+@pytest.mark.e2e
 def test_conditional_sample_with_class(fake_mnist, tmp_path):
     run = tmp_path / "c"
     main(["train", "fashion-cgan", "--set", f"data.root={fake_mnist}", "--set", "data.name=mnist", "--set",

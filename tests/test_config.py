@@ -296,3 +296,54 @@ def test_any_recipe_file_gives_a_config_or_a_config_error(tmp_path_factory, text
     path = Path(tmp_path_factory.mktemp("recipe")) / "r.yaml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     _config_or_own_error(lambda: load_config(str(path)))
+
+
+# --- rules beside the fields, one generic pass ----------------------------------------------------------
+
+
+def test_every_bound_declared_on_a_field_is_enforced():
+    from ganland.config import fields_of
+
+    checked = 0
+    for key, f, default, _ in fields_of(load_config()):
+        rules = f.metadata
+        bad = ([rules["at_least"] - 1] if "at_least" in rules else []) + ([rules["above"]] if "above" in rules else []) \
+            + ([rules["below"]] if "below" in rules else [])
+        for value in bad:
+            value = [value, value] if isinstance(default, tuple) else value
+            with pytest.raises(ConfigError, match=rf"^{key.replace('.', r'[.]')} must "):
+                load_config(None, {key: value})
+            checked += 1
+        if "one_of" in rules:
+            with pytest.raises(ConfigError, match=rf"^{key.replace('.', r'[.]')} must be one of"):
+                load_config(None, {key: "nonesuch"})
+            checked += 1
+    assert checked >= 30
+
+
+def test_a_stopping_rule_given_replaces_the_recipes_others():
+    from ganland.config import stop_overrides, stop_rules
+
+    assert stop_rules(load_config("fashion-dcgan")) == {"train.minutes": 10.0}
+    assert stop_rules(load_config("fashion-dcgan", {"train.steps": 5})) == {"train.steps": 5}
+    assert stop_rules(load_config("fashion-dcgan", ["train.epochs=2"])) == {"train.epochs": 2.0}
+    both = load_config("fashion-dcgan", {"train.steps": 5, "train.minutes": 1})  # both given: both kept
+    assert stop_rules(both) == {"train.steps": 5, "train.minutes": 1.0}
+    assert stop_rules(load_config("fashion-dcgan", {"train.batch_size": 8})) == {"train.minutes": 10.0}
+    assert stop_overrides() == {} and stop_overrides(minutes=2.5) == {"train.minutes": 2.5}
+
+
+def test_what_may_change_on_resume_is_declared_per_field():
+    from ganland.config import resumable_keys, resume_changes
+
+    saved = load_config("fashion-dcgan")
+    assert resume_changes(saved, load_config("fashion-dcgan", {"model.z_dim": 100})) == []  # unchanged: fine
+    fast = {"speed.threads": 1, "speed.amp": "bf16", "speed.compile": True, "speed.reuse_fake": False,
+            "speed.channels_last": False, "train.steps": 9, "eval.every": 5, "train.device": "cpu"}
+    assert resume_changes(saved, load_config("fashion-dcgan", fast)) == []
+    every_speed_key = {f"speed.{f.name}" for f in dataclasses.fields(load_config().speed)}
+    assert every_speed_key <= set(resumable_keys())
+    changed = resume_changes(saved, load_config("fashion-dcgan", {"model.z_dim": 64, "optim.G.lr": 1e-3,
+                                                                  "model.options": {"g_width": 8}}))
+    assert changed == ["model.z_dim: 100 -> 64", "model.options: {'g_width': 64, 'd_width': 64} -> {'g_width': 8}",
+                       "optim.G.lr: 0.0002 -> 0.001"]

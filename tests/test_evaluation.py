@@ -19,6 +19,7 @@ def tiny_mnist(fake_mnist, **extra):
                               "train.progress": False, "train.heldout_batches": 1, **extra})
 
 
+@pytest.mark.e2e
 def test_toy_run_is_scored_and_recorded(tmp_path):
     run = train(load_config("gaussian-1d", {"train.steps": 3, "train.progress": False}), str(tmp_path / "g")).run_dir
     score = evaluate_run(run, n=500)
@@ -93,6 +94,7 @@ def test_compare_refuses_different_protocols():
     assert compare([a, a]) == [a, a]
 
 
+@pytest.mark.e2e
 def test_in_training_evaluation_and_exact_resume(fake_mnist, tmp_path):
     extra = {"eval.every": 2, "eval.n_samples": 20, "train.log_every": 2, "train.checkpoint_every": 3}
     full = train(tiny_mnist(fake_mnist, **{"train.steps": 8, **extra}), str(tmp_path / "full")).run_dir
@@ -105,6 +107,7 @@ def test_in_training_evaluation_and_exact_resume(fake_mnist, tmp_path):
     assert (full / "samples" / "quality.png").stat().st_size > 0  # the quality curve picture
 
 
+@pytest.mark.e2e
 def test_cli_eval_real_samples_and_compare(fake_mnist, tmp_path, capsys):
     out = tmp_path / "scores.jsonl"
     assert main(["eval", "--real", "--dataset", "mnist", "--root", str(fake_mnist), "--n", "64", "--out",
@@ -125,8 +128,39 @@ def test_cli_eval_real_samples_and_compare(fake_mnist, tmp_path, capsys):
     assert "expected an array named 'images'" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_api_evaluate(tmp_path):
     run = ganland.train("ring", {"train.progress": False, "train.batch_size": 10}, steps=2,
                         out=str(tmp_path / "r")).run_dir
     score = ganland.evaluate(run)
     assert score.protocol.n_generated == 2500 and "modes_captured" in score.metrics
+
+
+@pytest.mark.e2e
+def test_swiss_roll_names_its_evaluator_and_ganland_eval_scores_it(tmp_path, capsys):
+    cfg = load_config(None, {"data.name": "swiss-roll", "model.name": "mlp", "train.steps": 3,
+                             "train.progress": False})
+    run = train(cfg, str(tmp_path / "roll")).run_dir
+    assert main(["eval", str(run), "--n", "400"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: two-sample on swiss-roll, 400 generated vs 400 real (400 fresh draws, seed 1000003)" in out
+    score = read_scores(run)[-1]
+    assert {"energy_distance", "precision", "recall", "density", "coverage"} <= set(score.metrics)
+    floor = evaluate_real(cfg, n=400)  # real against real: far closer than an untrained generator
+    assert floor.metrics["energy_distance"] < 0.2 * score.metrics["energy_distance"]
+    assert floor.metrics["recall"] > 0.9 and floor.protocol.evaluator == "two-sample"
+
+
+def test_image_metrics_come_from_the_registry_in_order(fake_mnist):
+    from ganland.evaluation import IMAGE_METRICS
+
+    assert [name for name, _ in IMAGE_METRICS.items()] == ["fid", "kid", "prdc", "is", "class-coverage",
+                                                           "conditional-accuracy"]
+    target = samples_target("mnist", str(fake_mnist))
+    x = np.random.default_rng(2).integers(0, 256, (40, 28, 28, 1), dtype=np.uint8)
+    cheap = evaluate_samples(x, target, full=False)  # what the in-training evaluation computes by default
+    full = evaluate_samples(x, target, labels=np.arange(40) % 10)
+    assert list(cheap.metrics)[:3] == ["fid", "is", "is_std"] and "kid" not in cheap.metrics
+    assert list(full.metrics)[:5] == ["fid", "kid", "kid_std", "precision", "recall"]
+    assert "conditional_accuracy" in full.metrics and "conditional_accuracy" not in cheap.metrics
+    assert cheap.metrics["fid"] == full.metrics["fid"]

@@ -8,6 +8,7 @@ from ganland.metrics import mode_stats
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_gaussian_1d_learns_the_target(tmp_path):
     run = ganland.train("gaussian-1d", {"train.progress": False}, out=str(tmp_path / "g")).run_dir
     x = ganland.sample(run, n=10_000, seed=1)["samples"][:, 0]
@@ -32,6 +33,7 @@ GAMES = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("game", sorted(GAMES))
+@pytest.mark.e2e
 def test_every_game_learns_the_1d_target(game, tmp_path):
     def mean_std(steps):
         run = ganland.train("gaussian-1d", {**GAMES[game], "train.progress": False, "train.sample_every": 0},
@@ -45,6 +47,7 @@ def test_every_game_learns_the_1d_target(game, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_ring_covers_at_least_six_modes(tmp_path):
     run = ganland.train("ring", {"train.progress": False}, out=str(tmp_path / "r")).run_dir
     x = ganland.sample(run, n=2500, seed=1)["samples"]

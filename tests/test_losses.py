@@ -138,3 +138,20 @@ def test_r1_penalty_matches_closed_form():
     D = Quadratic(5)
     expected = ((2 * D.a * real) ** 2).sum(1).mean()
     assert r1_penalty(D, real, None).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_each_loss_declares_whether_it_needs_a_lipschitz_constraint():
+    from ganland.build import check_config
+    from ganland.config import load_config
+    from ganland.errors import ConfigError
+
+    assert {name for name in LOSSES if LOSSES.get(name).needs_lipschitz} == {"wasserstein"}
+    base = {"data.name": "ring", "model.name": "mlp", "train.steps": 1}
+    for name in LOSSES:
+        cfg = load_config(None, {**base, "loss.name": name})
+        if LOSSES.get(name).needs_lipschitz:
+            with pytest.raises(ConfigError, match=f"loss {name} needs a Lipschitz constraint"):
+                check_config(cfg)
+            check_config(load_config(None, {**base, "loss.name": name, "model.spectral_norm": True}))
+        else:
+            check_config(cfg)

@@ -399,6 +399,7 @@ def test_wrong_keys_or_shapes(tmp_path, random_state):
         inc.check_state_dict(wrapped, net, Path("wrapped.pth"))
 
 
+@pytest.mark.slow  # Inception-v3 at 299 px on 72 images: about 20 s on 2 cores
 def test_evaluation_with_inception_has_no_dataset_class_metrics(weights_file, fake_mnist):
     """ImageNet classes say nothing about digits: IS yes, class coverage / conditional accuracy no."""
     from ganland.evaluation import evaluate_samples, samples_target

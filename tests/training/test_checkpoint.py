@@ -117,6 +117,7 @@ def test_damaged_checkpoints_give_a_clear_error_naming_the_file(run, damage):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped-bit", "empty"])
+@pytest.mark.e2e
 def test_resume_falls_back_to_the_previous_good_checkpoint_and_moves_the_bad_one_aside(run, damage, capsys):
     bad = ckpt(run, 6)
     damaged = DAMAGE[damage][0](bad.read_bytes())
@@ -170,6 +171,7 @@ def write_format_1(path: Path, ck: dict) -> None:
     torch.save(state, path)
 
 
+@pytest.mark.e2e
 def test_format_1_still_loads_with_a_warning(run):
     path = ckpt(run, 6)
     reference = ganland.load(path).sample(4, seed=1)["images"]
@@ -265,6 +267,7 @@ def test_missing_or_wrong_contents_are_refused(run):
         load_checkpoint(path)
 
 
+@pytest.mark.e2e
 def test_a_run_moved_to_another_kind_of_device_resumes_with_a_fresh_noise_stream(run, capsys):
     path = ckpt(run, 6)
     rng = load_checkpoint(path)["rng"]
@@ -280,6 +283,7 @@ def test_a_run_moved_to_another_kind_of_device_resumes_with_a_fresh_noise_stream
         resume(run, {"train.steps": 10})
 
 
+@pytest.mark.e2e
 def test_temporary_files_of_an_interrupted_write_are_removed_on_resume(run):
     stale = run / "checkpoints" / ".step_000000008.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")

@@ -157,6 +157,7 @@ def open_file(fd: int) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell which file a write goes to")
+@pytest.mark.e2e
 def test_training_that_fills_the_disk_stops_with_one_clear_error(fake_mnist, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     seen: dict[str, bytes] = {}
@@ -182,6 +183,7 @@ def test_training_that_fills_the_disk_stops_with_one_clear_error(fake_mnist, tmp
     assert [p.name for p in list_checkpoints(run)] == ["step_000000008.pt", "step_000000006.pt"]
 
 
+@pytest.mark.e2e
 def test_training_that_cannot_write_its_statistics_stops_with_one_clear_error(fake_mnist, tmp_path, monkeypatch,
                                                                               capsys):
     run = tmp_path / "run"

@@ -81,6 +81,7 @@ def guard_records(run) -> list[dict]:
     ],
     ids=["at-log", "at-checkpoint", "at-end"],
 )
+@pytest.mark.e2e
 def test_non_finite_values_roll_back_with_halved_learning_rates(fake_mnist, tmp_path, monkeypatch, capsys, saved,
                                                                  poison, log_every, checkpoint_every, detected,
                                                                  back_to, problem):
@@ -116,6 +117,7 @@ def test_non_finite_values_roll_back_with_halved_learning_rates(fake_mnist, tmp_
     assert saved and saved[-1] == 12
 
 
+@pytest.mark.e2e
 def test_retries_used_up_stop_with_a_divergence_error(fake_mnist, tmp_path, monkeypatch, saved):
     poison_after(monkeypatch, {5}, every_time=True)  # diverges again after every rollback
     cfg = tiny(fake_mnist, **FAST, **{"train.steps": 12, "train.log_every": 2, "train.checkpoint_every": 4})
@@ -134,6 +136,7 @@ def test_retries_used_up_stop_with_a_divergence_error(fake_mnist, tmp_path, monk
     assert saved == [0, 4]  # nothing was saved after the divergence
 
 
+@pytest.mark.e2e
 def test_retries_zero_stops_at_once_and_the_cli_prints_one_clear_line(fake_mnist, tmp_path, monkeypatch, capsys):
     poison_after(monkeypatch, {3})
     run = tmp_path / "run"
@@ -149,6 +152,7 @@ def test_retries_zero_stops_at_once_and_the_cli_prints_one_clear_line(fake_mnist
     assert guard_records(run)[-1]["action"] == "stopped"
 
 
+@pytest.mark.e2e
 def test_a_saturated_discriminator_is_detected(fake_mnist, tmp_path, saved):
     # G barely learns, D learns fast: D(x) > 0.99 and D(G(z)) < 0.01 from about step 4 on.
     settings = {**FAST, "train.steps": 16, "train.log_every": 2, "train.checkpoint_every": 4,
@@ -190,6 +194,7 @@ def test_saturation_counting_unit():
     assert "weights" in off.check({}, [torch.zeros(3), torch.tensor([0.0, math.nan])])
 
 
+@pytest.mark.e2e
 def test_a_broken_initial_state_is_refused(fake_mnist, tmp_path, monkeypatch):
     original = loop.build_models
 
@@ -205,6 +210,7 @@ def test_a_broken_initial_state_is_refused(fake_mnist, tmp_path, monkeypatch):
     assert list_checkpoints(tmp_path / "run") == []
 
 
+@pytest.mark.e2e
 def test_guard_off_warns_once_and_keeps_training(fake_mnist, tmp_path, monkeypatch, capsys):
     poison_after(monkeypatch, {3})
     result = train(tiny(fake_mnist, **FAST, **{"train.steps": 8, "train.guard": False}), str(tmp_path / "run"))
@@ -222,3 +228,56 @@ def test_guard_off_warns_once_and_keeps_training(fake_mnist, tmp_path, monkeypat
     with pytest.raises(DivergenceError, match=rf"the checkpoint {re.escape(str(newest))} this run resumes from is "
                                               r"already broken: non-finite .* resume with train.guard=false"):
         resume(result.run_dir, {"train.guard": True, "train.steps": 10})
+
+
+# --- the guard alone: its rollback policy, given a way to restore a checkpoint --------------------------
+
+
+def unit_guard(tmp_path, retries: int):
+    from ganland.training.checkpoint import save_checkpoint
+    from ganland.training.guard import Guard
+
+    for step in (0, 4):
+        save_checkpoint(tmp_path, step, {"config_yaml": "", "data_info": {}, "G": {}, "guard": {"retries": 0},
+                                         "counters": {"step": step, "epoch": 0}}, keep=2)
+    restored, records, lines = [], [], []
+    guard = Guard(DivergenceGuard(0, True, torch.device("cpu")), retries, tmp_path,
+                  lambda ck: (restored.append(ck["counters"]["step"]), guard.load_state_dict(ck["guard"])),
+                  records.append, lines.append, {"optim.G.lr": 2e-4, "optim.D.lr": 1e-4})
+    return guard, restored, records, lines
+
+
+def test_guard_rolls_back_to_the_newest_checkpoint_and_halves_the_rates(tmp_path):
+    guard, restored, records, lines = unit_guard(tmp_path, retries=2)
+    nan = {"loss_D": torch.tensor(math.nan)}
+    assert guard.healthy({"loss_D": torch.tensor(1.0)}, [torch.zeros(2)], step=6, epoch=0) and guard.lr_scale == 1.0
+    assert not guard.healthy(nan, [], step=6, epoch=0)
+    assert restored == [4] and guard.used == 1 and guard.lr_scale == 0.5  # the checkpoint's count, plus this one
+    assert records[-1]["action"] == ("rolled back to step 4 (step_000000004.pt), retry 1 of 2 with both learning "
+                                     "rates halved (optim.G.lr=0.0002, optim.D.lr=0.0001 -> optim.G.lr=0.0001, "
+                                     "optim.D.lr=5e-05)")
+    assert records[-1]["detected_at"] == 6 and lines[-1].startswith("ganland: guard: step 6: non-finite loss_D")
+    assert not guard.healthy({}, [torch.tensor([math.inf])], step=5, epoch=0)
+    assert guard.used == 2 and guard.lr_scale == 0.25 and guard.state_dict()["retries"] == 2
+    with pytest.raises(DivergenceError, match=r"training diverged at step 7: non-finite weights.*rolled back 2 "
+                                              r"time\(s\).*now optim.G.lr=5e-05, optim.D.lr=2.5e-05"):
+        guard.healthy({}, [torch.tensor([math.nan])], step=7, epoch=0)
+    assert records[-1]["action"] == "stopped" and restored == [4, 4]
+
+
+def test_guard_off_checks_nothing_but_keeps_the_rate_scale(tmp_path):
+    from ganland.training.guard import Guard
+
+    off = Guard(None, 2, tmp_path, lambda ck: None, print, print, {"optim.G.lr": 1.0})
+    off.load_state_dict({"retries": 1})  # a run that rolled back once, resumed with train.guard=false
+    assert off.healthy({"loss_D": torch.tensor(math.nan)}, [], step=1, epoch=0) and off.lr_scale == 0.5
+    off.check_start({"loss_D": torch.tensor(math.nan)}, [], None)  # nothing to check
+
+
+def test_guard_refuses_a_broken_start(tmp_path):
+    guard, *_ = unit_guard(tmp_path, retries=2)
+    with pytest.raises(DivergenceError, match="the initial state is already broken"):
+        guard.check_start({}, [torch.tensor([math.nan])], None)
+    with pytest.raises(DivergenceError, match="the checkpoint c.pt this run resumes from is already broken"):
+        guard.check_start({}, [torch.tensor([math.nan])], "c.pt")
+    guard.check_start({}, [torch.zeros(3)], "c.pt")

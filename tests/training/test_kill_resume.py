@@ -68,6 +68,7 @@ def stats_without_time(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
+@pytest.mark.e2e
 def test_sigkill_at_random_moments_then_resume_is_bitwise_exact(tmp_path):
     seed = int(time.time() * 1000) % 2**31
     rng = random.Random(seed)

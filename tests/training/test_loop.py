@@ -26,6 +26,7 @@ def read_stats(run):
     return [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.e2e
 def test_run_folder_has_everything(fake_mnist, tmp_path):
     # 256 training images / 16 = 16 batches per epoch: 20 steps cross one epoch boundary.
     result = train(tiny(fake_mnist, **{"train.steps": 20, "train.ema": 0.9}), str(tmp_path / "run"))
@@ -57,6 +58,7 @@ def _final_state(run):
 
 
 @pytest.mark.parametrize("extra", [{}, {"train.n_critic": 2, "optim.D.weight_clip": 0.05, "loss.name": "wasserstein"}])
+@pytest.mark.e2e
 def test_resume_continues_exactly(fake_mnist, tmp_path, extra):
     cfg = tiny(fake_mnist, **{"train.steps": 21, **extra})
     full = train(cfg, str(tmp_path / "full")).run_dir
@@ -76,6 +78,7 @@ def test_resume_continues_exactly(fake_mnist, tmp_path, extra):
     assert np.array_equal(s_full, s_part)
 
 
+@pytest.mark.e2e
 def test_same_seed_same_run_different_seed_different_run(fake_mnist, tmp_path):
     runs = [train(tiny(fake_mnist, **{"train.steps": 4, "train.seed": s}), str(tmp_path / f"r{i}")).run_dir
             for i, s in enumerate((0, 0, 1))]
@@ -83,6 +86,7 @@ def test_same_seed_same_run_different_seed_different_run(fake_mnist, tmp_path):
     assert losses[0] == losses[1] and losses[0] != losses[2]
 
 
+@pytest.mark.e2e
 def test_stopping_rules(fake_mnist, tmp_path):
     r = train(tiny(fake_mnist, **{"train.epochs": 1.5, "train.n_critic": 2}), str(tmp_path / "e"))
     assert r.epoch == pytest.approx(1.5)  # 16 batches per epoch, 2 per G step: 12 G steps
@@ -93,16 +97,21 @@ def test_stopping_rules(fake_mnist, tmp_path):
         train(tiny(fake_mnist), str(tmp_path / "none"))
 
 
+@pytest.mark.e2e
 def test_refuses_to_overwrite_a_run_and_resume_errors(fake_mnist, tmp_path):
     run = train(tiny(fake_mnist, **{"train.steps": 2}), str(tmp_path / "run")).run_dir
     with pytest.raises(ConfigError, match="already exists"):
         train(tiny(fake_mnist, **{"train.steps": 2}), str(run))
-    with pytest.raises(ConfigError, match="cannot change model.z_dim"):
+    with pytest.raises(ConfigError, match="cannot change model.z_dim: 8 -> 4 when resuming"):
         resume(run, {"model.z_dim": 4})
+    # Restating a value unchanged is fine, and so is any speed setting.
+    assert resume(run, {"model.z_dim": 8, "speed.threads": 1, "speed.reuse_fake": False, "train.steps": 4}).step == 4
+    assert load_config(str(run / "config.yaml")).speed.threads == 1  # config.yaml is what this process ran with
     with pytest.raises(CheckpointError, match="no such run folder"):
         resume(tmp_path / "nope")
 
 
+@pytest.mark.e2e
 def test_conditional_run_and_sampling(fake_mnist, tmp_path):
     cfg = tiny(fake_mnist, **{"train.steps": 3, "model.conditional": True, "model.options.cond": "projection"})
     run = train(cfg, str(tmp_path / "c")).run_dir
@@ -116,6 +125,7 @@ def test_conditional_run_and_sampling(fake_mnist, tmp_path):
         model.sample(2, classes=10)
 
 
+@pytest.mark.e2e
 def test_vector_runs_write_their_plots(tmp_path):
     for name in ("gaussian-1d", "ring", "sine"):
         cfg = load_config(name, {"train.steps": 3, "train.progress": False, "train.batch_size": 8,
@@ -141,6 +151,7 @@ def test_trainer_generate_is_deterministic(fake_mnist, tmp_path):
     assert torch.equal(tr.generate(z, None), tr.generate(z, None))
 
 
+@pytest.mark.e2e
 def test_rgb_image_folder_at_32_px(tmp_path):
     from PIL import Image
 

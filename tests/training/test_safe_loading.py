@@ -78,6 +78,7 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, marker, wrappe
     assert path.exists()  # nothing was moved or deleted: there was no good checkpoint to resume from
 
 
+@pytest.mark.e2e
 def test_malicious_newest_checkpoint_is_skipped_not_run(tmp_path, marker, fake_mnist, capsys):
     """With an older good checkpoint, resume falls back to it and moves the malicious one aside."""
     from .test_loop import tiny

@@ -30,12 +30,14 @@ def final_weights(run):
     {"speed.reuse_fake": False}, {"speed.channels_last": False}, {"speed.amp": "bf16"},
     {"speed.threads": 1}, {"train.n_critic": 2},  # n_critic 2: reuse_fake does not apply
 ])
+@pytest.mark.e2e
 def test_each_setting_trains(fake_mnist, tmp_path, extra):
     res = train(tiny(fake_mnist, **extra), str(tmp_path / "run"))
     assert res.step == 4
     assert all(torch.isfinite(v).all() for v in final_weights(res.run_dir).values() if v.is_floating_point())
 
 
+@pytest.mark.e2e
 def test_channels_last_is_the_same_computation(fake_mnist, tmp_path):
     """NHWC changes the memory layout only: the weights after a few steps agree to rounding."""
     a = train(tiny(fake_mnist, **{"speed.channels_last": True}), str(tmp_path / "a")).run_dir

@@ -2,13 +2,10 @@
 
     G(z, c=None) -> x (N, *shape)         D(x, c=None) -> logits (N,)
 
-Families register a builder `build(shape, z_dim, n_classes, **options) -> (G, D)` in MODELS;
-n_classes is 0 for unconditional models.
+Families register a builder `build(shape, z_dim, n_classes, **options) -> (G, D)` in MODELS
+(models/base.py); n_classes is 0 for unconditional models.
 """
-from ..registry import Registry
-
-MODELS: Registry = Registry("model family")
-
-from . import mlp, dcgan, seed_models  # noqa: E402,F401  (register the families)
+from .base import MODELS
+from . import mlp, dcgan, seed_models  # noqa: F401  (register the families)
 
 __all__ = ["MODELS"]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from . import MODELS
+from .base import MODELS
 from .layers import LabelMLP, activation, initialise, need_labels
 
 

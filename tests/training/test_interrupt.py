@@ -1,0 +1,201 @@
+"""A clean stop on Ctrl-C (SIGINT) and SIGTERM: the run finishes its step, saves a checkpoint and
+its statistics, says how to continue and exits with 130 / 143; a second signal stops at once
+without damaging anything. Resumed, an interrupted run ends bit for bit where an uninterrupted
+one does (like the SIGKILL test)."""
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ganland
+from ganland.errors import Interrupted
+from ganland.training.checkpoint import PAUSE_ENV, list_checkpoints, load_checkpoint, verify_file
+from ganland.training.interrupt import StopRequest, newest_checkpoint_text, resume_command
+from ganland.training.loop import train
+
+from conftest import write_fake_mnist  # tests/conftest.py (tests/ is on sys.path)
+from .test_kill_resume import SETTINGS, stats_without_time, temporary_files, wait_for
+from .test_loop import read_stats, tiny
+
+STEPS = 60
+
+
+# --- units -------------------------------------------------------------------------------------------
+
+
+def test_first_signal_asks_second_stops_at_once_and_handlers_come_back():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequest() as stop:
+        assert stop.signum is None and stop.name == ""
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler runs in the main thread at the next bytecode boundary
+        assert stop.signum == signal.SIGTERM and stop.name == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_outside_the_main_thread_no_handler_is_installed():
+    seen = {}
+
+    def run():
+        with StopRequest() as stop:
+            seen["installed"] = bool(stop._previous)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    assert seen == {"installed": False}
+
+
+def test_resume_command_and_what_is_left(tmp_path):
+    assert resume_command(Path("runs/a b"), {"train.steps": 2000}) == "ganland train --resume 'runs/a b' --steps 2000"
+    assert resume_command(Path("r"), {"train.minutes": 10.0}) == "ganland train --resume r --minutes 10"
+    assert resume_command(Path("r"), {"train.epochs": 2.5}) == "ganland train --resume r --epochs 2.5"
+    assert resume_command(Path("r"), {"train.steps": 5, "train.minutes": 1.0}) == "ganland train --resume r"
+    assert "nothing to resume" in newest_checkpoint_text(tmp_path, "cmd")  # never claims what is not there
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "step_000000004.pt").write_bytes(b"x")
+    assert newest_checkpoint_text(tmp_path, "cmd") == (f"the newest checkpoint {tmp_path}/checkpoints/"
+                                                       "step_000000004.pt is intact: continue with `cmd`")
+
+
+@pytest.mark.e2e
+def test_the_api_raises_interrupted_after_saving(fake_mnist, tmp_path):
+    """In-process: a SIGINT mid-run ends `ganland.train` with Interrupted once the step is saved."""
+    cfg = tiny(fake_mnist, **{"train.steps": 100_000, "train.log_every": 5, "train.checkpoint_every": 0,
+                              "train.sample_every": 0})
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(Interrupted) as info:
+            train(cfg, str(tmp_path / "run"))
+    finally:
+        timer.cancel()
+    e = info.value
+    assert e.exit_code == 130 and e.signum == signal.SIGINT
+    ck = load_checkpoint(list_checkpoints(tmp_path / "run")[0])
+    step = ck["counters"]["step"]
+    assert 0 < step < 100_000
+    assert str(e) == (f"stopped by SIGINT after step {step}; saved {tmp_path}/run/checkpoints/step_{step:09d}.pt "
+                      f"and the statistics so far. Continue with `ganland train --resume {tmp_path}/run --steps 100000`")
+    last = read_stats(tmp_path / "run")[-1]
+    assert last["step"] == step and (last.get("partial") or step % 5 == 0)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers given back
+
+
+# --- the command line, in a process of its own ----------------------------------------------------------
+
+
+def ganland_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ganland.cli", *args]
+
+
+def start(args: list[str], log: Path, pause: float = 0.0) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != PAUSE_ENV}
+    if pause:
+        env[PAUSE_ENV] = str(pause)
+    with open(log, "wb") as err:
+        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The data and an uninterrupted run of STEPS steps."""
+    tmp = tmp_path_factory.mktemp("interrupt")
+    data = write_fake_mnist(tmp / "mnist", n_train=64, n_test=32)
+    args = ["train", "fashion-dcgan", "--set", f"data.root={data}", *SETTINGS, "--steps", str(STEPS)]
+    proc = start(ganland_cmd(*args, "--out", str(tmp / "ref")), tmp / "ref.log")
+    assert proc.wait(120) == 0, (tmp / "ref.log").read_text()
+    return args, tmp / "ref"
+
+
+def assert_same_run(run: Path, ref: Path, context: str) -> None:
+    """Stats (but wall-clock), final weights, every picture and fresh samples: bit for bit."""
+    assert stats_without_time(run) == stats_without_time(ref), context
+    a, b = load_checkpoint(list_checkpoints(ref)[0]), load_checkpoint(list_checkpoints(run)[0])
+    assert a["counters"]["step"] == b["counters"]["step"] == STEPS
+    for key in ("G", "D", "G_ema"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), (key, context)
+    names = sorted(p.name for p in (ref / "samples").iterdir())
+    assert sorted(p.name for p in (run / "samples").iterdir()) == names, context
+    for name in names:
+        assert (ref / "samples" / name).read_bytes() == (run / "samples" / name).read_bytes(), (name, context)
+    assert np.array_equal(ganland.sample(ref, n=16, seed=5)["images"], ganland.sample(run, n=16, seed=5)["images"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.e2e
+def test_a_signal_stops_cleanly_and_the_resumed_run_is_bitwise_exact(reference, tmp_path, sig):
+    args, ref = reference
+    rng = random.Random()
+    run, log = tmp_path / "run", tmp_path / "stderr.log"
+    proc = start(ganland_cmd(*args, "--out", str(run)), log)
+    wait_for(lambda: (run / "stats.jsonl").exists() and (run / "stats.jsonl").stat().st_size > 0, proc)
+    time.sleep(rng.uniform(0.0, 0.5))
+    proc.send_signal(sig)
+    code = proc.wait(60)
+    err = log.read_text()
+    assert code == 128 + sig, err
+    m = re.search(r"ganland: stopped by (\w+) after step (\d+); saved (\S+) and the statistics so far\. "
+                  r"Continue with `(.+)`\n", err)
+    assert m, err
+    step = int(m.group(2))
+    assert m.group(1) == sig.name and 0 < step < STEPS
+    assert m.group(3) == str(run / "checkpoints" / f"step_{step:09d}.pt") == str(list_checkpoints(run)[0])
+    assert m.group(4) == f"ganland train --resume {run} --steps {STEPS}"
+    verify_file(Path(m.group(3)))
+    assert read_stats(run)[-1]["step"] == step  # the statistics so far
+    assert "received: finishing this step" in err
+
+    # The printed command continues the run; it ends where the uninterrupted run did.
+    resumed = subprocess.run(ganland_cmd(*m.group(4).split()[1:], "--no-progress"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_run(run, ref, f"stopped by {sig.name} at step {step}")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_second_ctrl_c_stops_at_once_and_damages_nothing(reference, tmp_path):
+    """The first Ctrl-C asks for a clean stop; the second arrives while a checkpoint is being written
+    (the test hook slows each write down) and stops the process there. The write is abandoned
+    cleanly, the message names only what exists, and the run still resumes exactly."""
+    args, ref = reference
+    for attempt in range(3):  # the first signal may land just after a checkpoint step: then no write follows
+        run, log = tmp_path / f"run{attempt}", tmp_path / f"stderr{attempt}.log"
+        proc = start(ganland_cmd(*args, "--out", str(run)), log, pause=0.4)
+        wait_for(lambda: len(list_checkpoints(run)) >= 2, proc)  # step 0 and one periodic checkpoint
+        proc.send_signal(signal.SIGINT)
+        if wait_for(lambda: temporary_files(run), proc):
+            proc.send_signal(signal.SIGINT)
+            break
+        proc.wait(60)
+    else:
+        pytest.fail("the first Ctrl-C never came before a checkpoint write in 3 attempts")
+    assert proc.wait(60) == 130
+    err = log.read_text()
+    m = re.search(r"ganland: stopped at once at step (\d+) by a second signal, without saving; the newest "
+                  r"checkpoint (\S+) is intact: continue with `(.+)`\n", err)
+    assert m, err
+    assert temporary_files(run) == []  # the abandoned write left nothing behind
+    newest = list_checkpoints(run)
+    assert m.group(2) == str(newest[0])
+    for path in newest:
+        verify_file(path)
+    resumed = subprocess.run(ganland_cmd(*m.group(3).split()[1:], "--no-progress"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_run(run, ref, f"stopped at once at step {m.group(1)}")
