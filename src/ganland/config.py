@@ -106,7 +106,7 @@ class OptimizerConfig:
     grad_clip: Optional[float] = setting(None, above=0)  # largest gradient norm allowed; None = no clipping
     grad_clip_per_tensor: bool = setting(False, check=_per_tensor_needs_limit)  # clip each parameter tensor's norm on its own (seed 002)
     weight_clip: Optional[float] = setting(None, above=0)  # clamp every parameter into [-c, c] after each step; None = off
-    decay: str = setting("none", one_of=DECAYS)  # learning-rate schedule: "none" (constant) or "linear" (to 0 at the end of the run)
+    decay: str = setting("none", one_of=DECAYS)  # learning-rate schedule: "none" (constant) or "linear" (to 0 over the step budget; docs/training.md)
 
 
 @dataclass
@@ -156,8 +156,10 @@ class EvalConfig:
 
 @dataclass
 class SpeedConfig:
-    """How fast a step runs; none of these changes what is being trained (docs/performance.md),
-    so each may change when a run is resumed."""
+    """How fast a step runs: none changes the model, the data or the losses (docs/performance.md),
+    so each may change when a run is resumed. Some change the random numbers or the rounding
+    (reuse_fake, amp, channels_last, threads): a run resumed with another value goes on from the
+    same state but is not bit for bit the run it would have been."""
 
     reuse_fake: bool = setting(True, resume=True)  # with n_critic 1, G's step reuses the D step's fake batch (one G forward less)
     channels_last: Optional[bool] = setting(None, resume=True)  # NHWC memory layout; None = auto (on for image models)
@@ -543,8 +545,8 @@ def stop_rules(cfg: Config) -> dict[str, Any]:
 def stop_overrides(steps: Optional[int] = None, epochs: Optional[float] = None,
                    minutes: Optional[float] = None) -> dict:
     """The overrides of a stopping rule given by name (--steps, steps=...); {} when none is."""
-    given = {"train.steps": steps, "train.epochs": epochs, "train.minutes": minutes}
-    return {k: v for k, v in given.items() if v is not None}
+    given = {"steps": steps, "epochs": epochs, "minutes": minutes}
+    return {key: v for key in stop_keys() if (v := given[key.split(".")[-1]]) is not None}
 
 
 def resume_changes(saved: Config, new: Config) -> list[str]:
@@ -557,3 +559,16 @@ def resume_changes(saved: Config, new: Config) -> list[str]:
 
 def resumable_keys() -> list[str]:
     return [key for key, f, _, _ in fields_of(Config()) if f.metadata.get("resume")]
+
+
+def resumable_text() -> str:
+    """The settings that may change on resume, a section written "eval.*" when all of it may."""
+    keys, out = resumable_keys(), []
+    sections = {key.rsplit(".", 1)[0] for key in keys}
+    whole = {sec for sec in sections if all(k in keys for k, *_ in fields_of(Config()) if k.rsplit(".", 1)[0] == sec)}
+    for key in keys:
+        sec = key.rsplit(".", 1)[0]
+        shown = f"{sec}.*" if sec in whole else key
+        if shown not in out:
+            out.append(shown)
+    return ", ".join(out)

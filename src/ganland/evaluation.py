@@ -262,7 +262,7 @@ class Evaluator:
     n_default: int  # generated samples scored by default (the literature's protocol)
     doc: str
     headline: str  # the metric a quality curve shows
-    lower_is_better: bool = True  # of the headline metric
+    log_scale: bool = False  # whether the curve's axis is logarithmic (a distance that falls by orders)
 
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator")
@@ -349,15 +349,15 @@ def _two_sample(samples, labels, target: Target, seed, full, **_):
 
 
 EVALUATORS.register("images", help="FID, KID, precision/recall, density/coverage, IS, class coverage")(
-    Evaluator(_images, 10_000, "feature-network metrics against the test split", "fid"))
+    Evaluator(_images, 10_000, "feature-network metrics against the test split", "fid", log_scale=True))
 EVALUATORS.register("normal-1d", help="mean, std, Kolmogorov-Smirnov and 1-Wasserstein to the target normal")(
-    Evaluator(_normal_1d, 10_000, "moments and distances to N(mean, std)", "w1"))
+    Evaluator(_normal_1d, 10_000, "moments and distances to N(mean, std)", "w1", log_scale=True))
 EVALUATORS.register("sine", help="share of curves fitted as sines in the data's ranges; residuals; spreads")(
-    Evaluator(_sine, 1_000, "least-squares sine fits", "sine_share", lower_is_better=False))
+    Evaluator(_sine, 1_000, "least-squares sine fits", "sine_share"))
 EVALUATORS.register("mixture", help="modes captured, high-quality share, reverse KL (2,500 samples)")(
-    Evaluator(_mixture, 2_500, "VEEGAN/PacGAN mode statistics", "high_quality", lower_is_better=False))
+    Evaluator(_mixture, 2_500, "VEEGAN/PacGAN mode statistics", "high_quality"))
 EVALUATORS.register("two-sample", help="energy distance, precision/recall, density/coverage against real samples")(
-    Evaluator(_two_sample, 2_500, "distances to as many real samples", "energy_distance"))
+    Evaluator(_two_sample, 2_500, "distances to as many real samples", "energy_distance", log_scale=True))
 
 
 # ---------------------------------------------------------------------------------------------

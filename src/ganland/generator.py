@@ -1,8 +1,9 @@
 """A trained generator: noise, generation in batches, and loading one from a run or checkpoint.
 
-This sits below both the training loop and evaluation (neither imports the other's callers):
-`sample_z` draws the noise every part of ganland uses, `generate` runs a generator on fixed
-inputs, and `load` rebuilds the generator a checkpoint describes.
+This sits below the training loop, evaluation and the API (it imports none of them; reading
+checkpoints comes from `training.checkpoint`, which imports nothing of the loop): `sample_z`
+draws the noise every part of ganland uses, `generate` runs a generator on fixed inputs, and
+`load` rebuilds the generator a checkpoint describes.
 """
 from __future__ import annotations
 

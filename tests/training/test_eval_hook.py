@@ -23,7 +23,7 @@ def ring_generator(z, c):
 def test_scores_go_to_metrics_jsonl_with_a_quality_curve(tmp_path):
     cfg = load_config("ring", {"eval.every": 10, "eval.n_samples": 500})
     hook = InTrainingEval(cfg, DATASETS.get("ring")(), 0, tmp_path)
-    assert hook.evaluator == "mixture" and hook.headline == "high_quality"
+    assert hook.evaluator == "mixture" and hook.curve.headline == "high_quality" and not hook.curve.log_scale
     line = hook(ring_generator, 10)
     hook(ring_generator, 20)
     scores = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]

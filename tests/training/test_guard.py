@@ -281,3 +281,24 @@ def test_guard_refuses_a_broken_start(tmp_path):
     with pytest.raises(DivergenceError, match="the checkpoint c.pt this run resumes from is already broken"):
         guard.check_start({}, [torch.tensor([math.nan])], "c.pt")
     guard.check_start({}, [torch.zeros(3)], "c.pt")
+
+
+@pytest.mark.e2e
+def test_a_checkpoint_of_an_older_ganland_that_halved_its_config_is_not_halved_again(fake_mnist, tmp_path):
+    """Before the schedule had a state, a rollback wrote the halved rates into the config. Resumed now,
+    those rates are taken as they are, also on every later resume."""
+    from ganland.training.checkpoint import save_checkpoint
+
+    run = train(tiny(fake_mnist, **FAST, **{"train.steps": 4}), str(tmp_path / "run")).run_dir
+    ck = load_checkpoint(list_checkpoints(run)[0])
+    tree = yaml.safe_load(ck["config_yaml"])
+    tree["optim"]["G"]["lr"] = tree["optim"]["D"]["lr"] = 1e-4  # halved once by the old guard
+    old = {k: v for k, v in ck.items() if k not in ("schedule", "path", "skipped", "format", "format_version")}
+    old.update(config_yaml=yaml.safe_dump(tree), guard={**ck["guard"], "retries": 1})
+    del old["guard"]["in_config"]
+    save_checkpoint(run, 5, old, keep=2)
+    for steps in (6, 8):  # the first resume reads the old checkpoint, the second one a new checkpoint
+        resume(run, {"train.steps": steps})
+        new = load_checkpoint(list_checkpoints(run)[0])
+        assert all(g["lr"] == 1e-4 for key in ("opt_G", "opt_D") for g in new[key]["param_groups"]), steps
+        assert new["guard"]["retries"] == new["guard"]["in_config"] == 1

@@ -19,10 +19,12 @@ import pytest
 import torch
 
 import ganland
+from ganland.config import load_config
 from ganland.errors import Interrupted
+from ganland.evaluation import read_scores
 from ganland.training.checkpoint import PAUSE_ENV, list_checkpoints, load_checkpoint, verify_file
 from ganland.training.interrupt import StopRequest, newest_checkpoint_text, resume_command
-from ganland.training.loop import train
+from ganland.training.loop import Trainer, resume, train
 
 from conftest import write_fake_mnist  # tests/conftest.py (tests/ is on sys.path)
 from .test_kill_resume import SETTINGS, stats_without_time, temporary_files, wait_for
@@ -65,6 +67,7 @@ def test_resume_command_and_what_is_left(tmp_path):
     assert resume_command(Path("runs/a b"), {"train.steps": 2000}) == "ganland train --resume 'runs/a b' --steps 2000"
     assert resume_command(Path("r"), {"train.minutes": 10.0}) == "ganland train --resume r --minutes 10"
     assert resume_command(Path("r"), {"train.epochs": 2.5}) == "ganland train --resume r --epochs 2.5"
+    assert resume_command(Path("r"), {"train.epochs": 1 / 3}) == "ganland train --resume r --epochs 0.3333333333333333"
     assert resume_command(Path("r"), {"train.steps": 5, "train.minutes": 1.0}) == "ganland train --resume r"
     assert "nothing to resume" in newest_checkpoint_text(tmp_path, "cmd")  # never claims what is not there
     (tmp_path / "checkpoints").mkdir()
@@ -188,7 +191,7 @@ def test_a_second_ctrl_c_stops_at_once_and_damages_nothing(reference, tmp_path):
         pytest.fail("the first Ctrl-C never came before a checkpoint write in 3 attempts")
     assert proc.wait(60) == 130
     err = log.read_text()
-    m = re.search(r"ganland: stopped at once at step (\d+) by a second signal, without saving; the newest "
+    m = re.search(r"ganland: stopped at once by a second signal at step (\d+); the newest "
                   r"checkpoint (\S+) is intact: continue with `(.+)`\n", err)
     assert m, err
     assert temporary_files(run) == []  # the abandoned write left nothing behind
@@ -199,3 +202,42 @@ def test_a_second_ctrl_c_stops_at_once_and_damages_nothing(reference, tmp_path):
     resumed = subprocess.run(ganland_cmd(*m.group(3).split()[1:], "--no-progress"), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_same_run(run, ref, f"stopped at once at step {m.group(1)}")
+
+
+def signal_at_step(monkeypatch, step: int, sig=signal.SIGINT) -> None:
+    """Send `sig` to this process as the training step `step` ends (as if Ctrl-C came then)."""
+    original = Trainer._train_one_step
+
+    def one_step(self):
+        original(self)
+        if self.step == step:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.01)  # let the handler run
+
+    monkeypatch.setattr(Trainer, "_train_one_step", one_step)
+
+
+@pytest.mark.e2e
+def test_a_signal_in_the_last_step_lets_the_run_finish(fake_mnist, tmp_path, monkeypatch):
+    signal_at_step(monkeypatch, 6)
+    result = train(tiny(fake_mnist, **{"train.steps": 6}), str(tmp_path / "run"))  # no Interrupted: it is done
+    assert result.step == 6 and (tmp_path / "run" / "samples" / "step_000000006.png").is_file()
+
+
+@pytest.mark.e2e
+def test_an_evaluation_due_when_the_signal_came_is_done_by_the_resumed_run(tmp_path, monkeypatch):
+    """Scoring can take minutes: a signal puts it off, the checkpoint says so, the resumed run does it first."""
+    cfg = load_config("ring", {"train.steps": 8, "train.progress": False, "eval.every": 2, "eval.n_samples": 300,
+                               "train.log_every": 2, "train.checkpoint_every": 0, "train.sample_every": 0})
+    ref = train(cfg, str(tmp_path / "ref")).run_dir
+    with monkeypatch.context() as m:
+        signal_at_step(m, 4)
+        with pytest.raises(Interrupted):
+            train(cfg, str(tmp_path / "run"))
+    run = tmp_path / "run"
+    assert [s.step for s in read_scores(run)] == [2]  # step 4's evaluation was put off
+    assert load_checkpoint(list_checkpoints(run)[0])["pending_eval"] is True
+    resume(run)
+    a, b = read_scores(ref), read_scores(run)
+    assert [s.step for s in b] == [2, 4, 6, 8]
+    assert [s.metrics for s in a] == [s.metrics for s in b]

@@ -45,20 +45,37 @@ def test_minutes_alone_estimate_a_horizon_once_and_keep_it():
     s = rates(budget=None, minutes=2.0)
     assert s.wants_estimate and s.lr("G", 10) == 2e-4  # no horizon yet: no decay
     assert s.estimate_horizon(step=50, seconds_done=10.0, seconds_per_step=0.1) == 50 + 1100
-    assert not s.wants_estimate and s.lr("G", 600) == pytest.approx(2e-4 * (1 - 600 / 1150))
+    assert not s.wants_estimate
+    assert s.lr("G", 50) == 2e-4 and s.lr("G", 600) == pytest.approx(2e-4 * (1 - 550 / 1100))  # no jump at 50
     again = rates(budget=None, minutes=2.0)
-    again.load_state_dict(s.state_dict())
-    assert again.horizon == 1150  # a resume continues the same schedule
-    longer = rates(budget=None, minutes=5.0)
-    longer.load_state_dict(s.state_dict())
-    assert longer.horizon is None and longer.wants_estimate  # a new time budget: estimated again
+    again.load_state_dict(s.state_dict(), step=600, scale=1.0)
+    assert again.horizon == 1150 and again.lr("G", 700) == s.lr("G", 700)  # a resume continues the same schedule
     stepped = rates(budget=300)
-    stepped.load_state_dict(s.state_dict())
+    stepped.load_state_dict(s.state_dict(), step=600, scale=1.0)
     assert stepped.horizon == 300  # a step budget is always the config's own
     assert not rates(decay_G="none", budget=None, minutes=2.0).wants_estimate  # nothing to decay
 
 
-@pytest.mark.e2e
+def test_a_new_time_budget_holds_the_rate_then_decays_on_from_it():
+    s = rates(budget=None, minutes=2.0)
+    s.estimate_horizon(step=50, seconds_done=10.0, seconds_per_step=0.1)
+    at_600 = s.lr("G", 600)
+    longer = rates(budget=None, minutes=5.0)
+    longer.load_state_dict(s.state_dict(), step=600, scale=1.0)  # resumed with --minutes 5 at step 600
+    assert longer.wants_estimate and longer.lr("G", 600) == at_600 == longer.lr("G", 650)  # held, no jump
+    longer.estimate_horizon(step=650, seconds_done=70.0, seconds_per_step=0.1)
+    assert longer.horizon == 650 + 2300 and longer.lr("G", 650) == pytest.approx(at_600)
+    assert longer.lr("G", 1800) == pytest.approx(at_600 * (1 - 1150 / 2300)) and longer.lr("G", 2950) == 0.0
+
+
+def test_a_checkpoint_without_a_schedule_state_is_continued_from_its_optimizers_rate():
+    s = rates(budget=None, minutes=2.0)
+    opt_G = s.optimizers["G"][0]
+    opt_G.param_groups[0]["lr"] = 0.25 * 2e-4 * 0.5  # an older ganland's rate: a quarter left, scale 0.5
+    s.load_state_dict({}, step=900, scale=0.5)
+    assert s.lr("G", 900, scale=0.5) == pytest.approx(0.25 * 2e-4 * 0.5)
+
+
 def test_a_run_sets_the_scheduled_rates_and_leaves_its_config_alone(fake_mnist, tmp_path):
     cfg = tiny(fake_mnist, **{"train.steps": 10, "optim.G.decay": "linear"})
     run = train(cfg, str(tmp_path / "run")).run_dir

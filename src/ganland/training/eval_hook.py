@@ -28,7 +28,7 @@ class InTrainingEval:
         self.run_dir = Path(run_dir)
         self.target = Target(test_set, dataset_label(cfg), tuple(test_set.shape))
         self.evaluator = evaluator_for(self.target)  # fails now, not mid-run, when there are no metrics
-        self.headline = EVALUATORS.get(self.evaluator).headline
+        self.curve = EVALUATORS.get(self.evaluator)  # its headline metric and axis
         self.extractor = (load_extractor(test_set, e.feature_net, e.inception_weights)
                           if test_set.is_image else None)
         self.z = sample_z(e.n_samples, cfg.model.z_dim, cfg.model.z_prior, torch.Generator().manual_seed(e.seed), "cpu")
@@ -52,7 +52,8 @@ class InTrainingEval:
         append_score(path, score)
         history = [s for s in read_scores(path) if s.source.startswith("in-training")]
         (self.run_dir / "samples").mkdir(exist_ok=True)
-        quality_curve(history, self.run_dir / "samples" / "quality.png", self.headline)
+        quality_curve(history, self.run_dir / "samples" / "quality.png", self.curve.headline,
+                      log_scale=self.curve.log_scale)
         shown = [(k, v) for k, v in score.metrics.items() if not isinstance(v, list)][:SHOWN_METRICS]
         return f"eval step {step}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown)
 

@@ -108,11 +108,12 @@ class Guard:
         self.checks, self.retries, self.run_dir = checks, retries, Path(run_dir)
         self.restore, self.log, self.say, self.base_lrs = restore, log, say, base_lrs
         self.used = 0  # rollbacks so far (kept in the checkpoint: the budget spans resumes)
+        self.in_config = 0  # of those, the ones an older ganland wrote into the config's rates
 
     @property
     def lr_scale(self) -> float:
         """Each rollback halves both learning rates."""
-        return 0.5 ** self.used
+        return 0.5 ** (self.used - self.in_config)
 
     def lrs(self, scale: float) -> str:
         return ", ".join(f"{k}={v * scale:g}" for k, v in self.base_lrs.items())
@@ -127,7 +128,7 @@ class Guard:
             raise DivergenceError(
                 f"the checkpoint {resumed_from} this run resumes from is already broken: {problem}. It was saved "
                 "while train.guard was off, so the guard has no good state to roll back to; resume with "
-                "train.guard=false or start a new run")
+                "train.guard=false (and train.guard_saturation_steps=0) or start a new run")
 
     def healthy(self, sums: dict[str, Tensor], tensors: list[Tensor], step: int, epoch: int) -> bool:
         """Check the step outputs since the last check (`sums`) and `tensors`; on a problem roll
@@ -169,9 +170,13 @@ class Guard:
             self.checks.observe(out)
 
     def state_dict(self) -> dict:
-        return {"retries": self.used, **(self.checks.state_dict() if self.checks is not None else {})}
+        return {"retries": self.used, "in_config": self.in_config,
+                **(self.checks.state_dict() if self.checks is not None else {})}
 
-    def load_state_dict(self, s: dict) -> None:
+    def load_state_dict(self, s: dict, rates_halved_in_config: bool = False) -> None:
+        """rates_halved_in_config: the checkpoint comes from a ganland that halved the rates in the
+        config itself, so its rollbacks so far are already in the configured rates."""
         self.used = int(s.get("retries", 0))
+        self.in_config = int(s.get("in_config", self.used if rates_halved_in_config else 0))
         if self.checks is not None:
             self.checks.load_state_dict(s)

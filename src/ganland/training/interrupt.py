@@ -1,17 +1,21 @@
-"""A clean stop on Ctrl-C (SIGINT) and SIGTERM: the first signal asks the run to stop after the
-step it is in (the loop then saves a checkpoint and the statistics); a second one stops at once
-(a KeyboardInterrupt: checkpoint writes are atomic, so nothing already saved is damaged). And
-what to tell the user then: the command that continues the run, and what there is to continue."""
+"""How a run ends early. A clean stop on Ctrl-C (SIGINT) and SIGTERM: the first signal asks the
+run to stop after the step it is in (the loop then saves a checkpoint and the statistics); a
+second one stops at once (a KeyboardInterrupt: checkpoint writes are atomic, so nothing already
+saved is damaged). And what to tell the user then, also after an operating-system error: the
+command that continues the run, and what there is to continue from."""
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
+from ..errors import CheckpointError, Interrupted
 from .checkpoint import list_checkpoints
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -25,6 +29,7 @@ class StopRequest:
     def __init__(self):
         self.signum: Optional[int] = None
         self._previous: dict = {}
+        self._stopping_now = False  # the second signal came: later ones are ignored while the run unwinds
 
     @property
     def name(self) -> str:
@@ -37,11 +42,14 @@ class StopRequest:
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)  # None: set outside Python
         self._previous = {}
 
     def _handle(self, signum: int, frame) -> None:
+        if self._stopping_now:
+            return  # a third signal while the second one's exception unwinds: it would only cut the message short
         if self.signum is not None:
+            self._stopping_now = True
             raise KeyboardInterrupt  # the second signal: stop now
         self.signum = signum
         _notice(f"\nganland: {signal.Signals(signum).name} received: finishing this step, then saving a checkpoint "
@@ -63,7 +71,8 @@ def resume_command(run_dir: Path, rules: dict) -> str:
     flag = ""
     if len(rules) == 1:
         (key, value), = rules.items()
-        flag = f" --{key.split('.')[-1]} {value if isinstance(value, int) else format(value, 'g')}"
+        shown = int(value) if float(value).is_integer() else repr(value)  # exact: the command must not move the stop
+        flag = f" --{key.split('.')[-1]} {shown}"
     return f"ganland train --resume {shlex.quote(str(run_dir))}{flag}"
 
 
@@ -73,3 +82,21 @@ def newest_checkpoint_text(run_dir: Path, command: str, advice: str = "") -> str
     if not newest:
         return "no checkpoint was written yet, so there is nothing to resume"
     return f"the newest checkpoint {newest[0]} is intact: {advice}continue with `{command}`"
+
+
+@contextmanager
+def explained(run_dir: Path, step: Callable[[], int], command: Callable[[], str], stop: StopRequest) -> Iterator[None]:
+    """Turn the ways a run ends early into errors that say what is left and how to go on: a second
+    signal (a KeyboardInterrupt) into Interrupted, an operating-system error on stats, pictures or
+    metrics (a full disk, a read-only folder) into a CheckpointError naming the cause."""
+    try:
+        yield
+    except KeyboardInterrupt:  # the second signal, or Ctrl-C where no handler could be installed
+        kept = newest_checkpoint_text(run_dir, command())
+        raise Interrupted(f"stopped at once by a second signal at step {step()}; {kept}",
+                          stop.signum or signal.SIGINT) from None
+    except OSError as e:  # checkpoint writes raise CheckpointError themselves
+        code = f" [{errno.errorcode[e.errno]}]" if e.errno in errno.errorcode else ""
+        where = f" ({e.filename})" if e.filename else ""
+        raise CheckpointError(f"training stopped at step {step()}: {e.strerror or e}{code}{where}; "
+                              f"{newest_checkpoint_text(run_dir, command(), 'fix the cause and ')}") from e

@@ -18,8 +18,6 @@ metrics.jsonl, samples/ and checkpoints/ (step_XXXXXXXXX.pt, each carrying its o
 from __future__ import annotations
 
 import copy
-import errno
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from typing import Optional
 import torch
 
 from ..build import build_dataset, build_loss, build_models, build_optimizer, check_config
-from ..config import Config, load_config, resumable_keys, resume_changes, stop_keys, stop_rules, yaml_load
+from ..config import Config, load_config, resumable_text, resume_changes, stop_keys, stop_rules, yaml_load
 from ..device import autocast_for, resolve_device
 from ..errors import CheckpointError, ConfigError, Interrupted
 from ..generator import generate, sample_z
@@ -37,7 +35,7 @@ from .batches import RealBatches
 from .checkpoint import atomic_write, latest_checkpoint, list_checkpoints, remove_temporary_files, save_checkpoint
 from .eval_hook import InTrainingEval, heldout_report
 from .guard import DivergenceGuard, Guard, state_tensors
-from .interrupt import StopRequest, newest_checkpoint_text, resume_command
+from .interrupt import StopRequest, explained, resume_command
 from .pictures import Pictures
 from .schedule import LearningRates, step_budget
 from .state import load_run_state, run_state, seed_everything
@@ -92,6 +90,7 @@ class Trainer:
         self.clock = Clock()  # training wall-clock, earlier processes included
         self._saved: Optional[tuple[int, Path]] = None  # (step, file) of the newest checkpoint written here
         self._last_save = 0.0  # time.monotonic() of the newest checkpoint (or of the start)
+        self._pending_eval = False  # an evaluation due at this step that a signal put off
 
         # The collaborators.
         self.log = RunLog(self.run_dir, self.where, warn_non_finite=not t.guard)
@@ -135,14 +134,11 @@ class Trainer:
         return {"step": self.step, "epoch": self.epochs_done, "images": self.images, "seconds": self.clock.total()}
 
     def reached(self) -> Optional[str]:
-        """The stopping rule the run has reached, in words, or None."""
-        t = self.cfg.train
-        if t.steps is not None and self.step >= t.steps:
-            return f"{t.steps} steps"
-        if t.epochs is not None and self.epochs_done >= t.epochs - 1e-9:
-            return f"{t.epochs:g} epochs"
-        if t.minutes is not None and self.clock.total() >= 60.0 * t.minutes:
-            return f"{t.minutes:g} minutes"
+        """The stopping rule the run has reached, in words ("2000 steps"), or None."""
+        done = {"train.steps": self.step, "train.epochs": self.epochs_done + 1e-9, "train.minutes": self.clock.total() / 60}
+        for key, limit in stop_rules(self.cfg).items():
+            if done[key] >= limit:
+                return f"{limit if isinstance(limit, int) else format(limit, 'g')} {key.split('.')[-1]}"
         return None
 
     # ---- what the collaborators are given ------------------------------------------------------
@@ -162,14 +158,20 @@ class Trainer:
         tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D)) if weights else []
         return self.guard.healthy(self.log.window.sums, tensors, self.step, self.epoch)
 
+    def _evaluate(self) -> None:
+        if self.evaluation is not None:
+            self.log.say(self.evaluation(self.generate, self.step))
+        self._pending_eval = False
+
     def _resume_command(self) -> str:
         return resume_command(self.run_dir, stop_rules(self.cfg))
 
     def _checkpoint(self) -> Path:
         """Save the state at this step (once: a second call at the same step returns the same file)."""
         if self._saved is None or self._saved[0] != self.step:
+            self._last_save = time.monotonic()
             path = save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_checkpoints)
-            self._saved, self._last_save = (self.step, path), time.monotonic()
+            self._saved = (self.step, path)
         return self._saved[1]
 
     # ---- the loop -----------------------------------------------------------------------------------
@@ -179,19 +181,9 @@ class Trainer:
         finishes its step, saves, and raises Interrupted). An operating-system error on the way (a
         full disk, a read-only folder) stops the run with a CheckpointError naming the cause and the
         newest checkpoint, which is intact (checkpoint writes are atomic)."""
-        with StopRequest() as stop:
+        with StopRequest() as stop, explained(self.run_dir, lambda: self.step, self._resume_command, stop):
             try:
                 return self._fit(stop)
-            except KeyboardInterrupt:  # a second signal, or Ctrl-C where no handler could be installed
-                kept = newest_checkpoint_text(self.run_dir, self._resume_command())
-                raise Interrupted(f"stopped at once at step {self.step} by a second signal, without saving; {kept}",
-                                  stop.signum or signal.SIGINT) from None
-            except OSError as e:  # stats.jsonl, pictures, metrics; checkpoint writes raise CheckpointError
-                code = f" [{errno.errorcode[e.errno]}]" if e.errno in errno.errorcode else ""
-                where = f" ({e.filename})" if e.filename else ""
-                raise CheckpointError(f"training stopped at step {self.step}: {e.strerror or e}{code}{where}; "
-                                      f"{newest_checkpoint_text(self.run_dir, self._resume_command(), 'fix the cause and ')}"
-                                      ) from e
             finally:
                 self.log.close()
 
@@ -209,21 +201,24 @@ class Trainer:
             if not list_checkpoints(self.run_dir):
                 self._checkpoint()  # a good state to roll back to before the first regular one
 
+        if self._pending_eval:  # the evaluation a signal put off when this checkpoint was saved
+            self._evaluate()
         while True:  # one straight loop: one stop decision per iteration; a rollback restores and goes on
-            reason = stop.name or self.reached()
-            if reason and self._healthy(weights=True):  # the final state, checked before it is saved
+            stopping = self.reached() or stop.name
+            if stopping and self._healthy(weights=True):  # the final state, checked before it is saved
                 break
-            if not reason:
+            if not stopping:
                 self._train_one_step()
-                self._after_step()
+                self._after_step(stop.signum is not None)
 
         self.log.close()
-        samples = self.pictures.latest() if stop.signum else self.pictures.save(self.step, self.generate, self.log.rows())
+        interrupted = not self.reached()  # by a signal, before the stopping rule
+        samples = None if interrupted else self.pictures.save(self.step, self.generate, self.log.rows())
         checkpoint = self._checkpoint()  # before the last log: a resumed run completes this window
         if self.log.window.sums:
             self.log.log(partial=True)
         seconds = self.clock.stop()
-        if stop.signum:
+        if interrupted:
             raise Interrupted(f"stopped by {stop.name} after step {self.step}; saved {checkpoint} and the statistics "
                               f"so far. Continue with `{self._resume_command()}`", stop.signum)
         return RunResult(self.run_dir, self.step, self.epochs_done, seconds, samples, checkpoint, self.log.last)
@@ -260,8 +255,9 @@ class Trainer:
         self.clock.stepped(self.step)
         self.log.progress.update(self.clock.total())
 
-    def _after_step(self) -> None:
-        """What is due after this step: a log line, pictures, an evaluation, a checkpoint."""
+    def _after_step(self, stopping: bool) -> None:
+        """What is due after this step: a log line, pictures, an evaluation (put off to the resumed
+        run when a signal asks to stop: it can take minutes), a checkpoint."""
         t, every = self.cfg.train, lambda n: n and self.step % n == 0
         if every(t.log_every):
             if not self._healthy(weights=False):
@@ -274,7 +270,9 @@ class Trainer:
         if every(t.sample_every):
             self.pictures.save(self.step, self.generate, self.log.rows())
         if self.evaluation is not None and every(self.cfg.eval.every):
-            self.log.say(self.evaluation(self.generate, self.step))
+            self._pending_eval = True
+            if not stopping:
+                self._evaluate()
         late = t.checkpoint_minutes and time.monotonic() - self._last_save >= 60 * t.checkpoint_minutes
         if (every(t.checkpoint_every) or late) and self._healthy(weights=True):
             self._checkpoint()
@@ -310,8 +308,8 @@ def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
     cfg = load_config(tree, overrides)
     changed = resume_changes(load_config(tree), cfg)
     if changed:
-        raise ConfigError(f"cannot change {'; '.join(changed)} when resuming; only {', '.join(resumable_keys())} may "
-                          "change. Start a new run to change the model or the data")
+        raise ConfigError(f"cannot change {'; '.join(changed)} when resuming; only {resumable_text()} may change "
+                          "(docs/training.md). Start a new run to change the model, the data or the optimization")
     trainer = Trainer(cfg, run_dir, resume=ck)
     reached = trainer.reached() if any(k in stop_keys() for k in overrides) else None
     if reached:

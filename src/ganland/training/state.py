@@ -93,6 +93,7 @@ def run_state(tr) -> dict:
         **tr.log.state_dict(),  # "window", "epoch_means"
         "guard": tr.guard.state_dict(),
         "schedule": tr.schedule.state_dict(),
+        "pending_eval": tr._pending_eval,  # an evaluation of this step that a signal put off
     }
 
 
@@ -113,8 +114,10 @@ def load_run_state(tr, ck: dict) -> None:
         load_rng_state(ck["rng"], tr.gen, tr.device, tr.cfg.train.seed, tr.step)
         tr.batches.load_state_dict(ck["batches"])
         tr.log.load_state_dict(ck, tr.device)
-        tr.guard.load_state_dict(ck.get("guard") or {})  # absent in checkpoints written before the guard
-        tr.schedule.load_state_dict(ck.get("schedule") or {})  # absent before the schedule had a state
+        # Checkpoints written before the schedule had a state hold rollback-halved rates in their config.
+        tr.guard.load_state_dict(ck.get("guard") or {}, rates_halved_in_config="schedule" not in ck)
+        tr.schedule.load_state_dict(ck.get("schedule") or {}, tr.step, tr.guard.lr_scale)
+        tr._pending_eval = bool(ck.get("pending_eval", False))
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run (different model or "
                               f"ganland version?): {type(e).__name__}: {' '.join(str(e).split())[:300]}") from None

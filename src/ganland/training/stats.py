@@ -222,8 +222,9 @@ class Clock:
         self.first: Optional[tuple[float, int]] = None  # (elapsed, step) after this process's first step
 
     def reset(self, seconds: float) -> None:
-        """The run's time so far is `seconds` (a checkpoint's); a running window starts again now."""
-        self.before = seconds
+        """The run's time so far is `seconds` (a checkpoint's); a running window starts again now,
+        and the step rate is measured afresh."""
+        self.before, self.first = seconds, None
         if self.opened is not None:
             self.opened = time.monotonic()
 

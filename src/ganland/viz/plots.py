@@ -161,12 +161,12 @@ def training_curves(stats: list[dict], path: Path, title: str = "") -> Path:
 
 
 def quality_curve(scores: list, path: Path, metric: Optional[str] = None, floor: Optional[float] = None,
-                  title: str = "") -> Path:
+                  title: str = "", log_scale: bool = False) -> Path:
     """Plot one metric of in-training scores (`evaluation.Score`s with a step) against the step.
 
     metric: the evaluator's headline metric (`Evaluator.headline`); None = the first number of the
     first score. floor: a value to draw as a dashed line (the real-data floor of the same protocol).
-    The axis is logarithmic when the values are positive and span more than a factor of 10.
+    log_scale: a logarithmic axis (`Evaluator.log_scale`), when every value is positive.
     """
     rows = [s for s in scores if s.step is not None]
     if metric is None:
@@ -178,8 +178,7 @@ def quality_curve(scores: list, path: Path, metric: Optional[str] = None, floor:
     ax.plot([s.step for s in rows], [s.metrics[metric] for s in rows], "o-", ms=3, label=metric)
     if floor is not None:
         ax.axhline(floor, ls="--", c="gray", label="real-data floor")
-    values = [s.metrics[metric] for s in rows]
-    if values and min(values) > 0 and max(values) > 10 * min(values):
+    if log_scale and rows and min(s.metrics[metric] for s in rows) > 0:
         ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel(metric)
