@@ -17,15 +17,20 @@ $(BIN)/ganland: pyproject.toml constraints.txt
 data:
 	@if [ -d $(FMNIST) ]; then echo "Fashion-MNIST: $(FMNIST)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Fashion-MNIST: installing Debian's package dataset-fashion-mnist with apt-get (about 30 MB)"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) \
 	    || echo "apt could not install dataset-fashion-mnist; ganland will try to download it"; \
 	else echo "Not root or no apt: ganland will download Fashion-MNIST to ~/.cache/ganland on first use"; fi
 
 setup: $(BIN)/ganland data
 
-# Main job: train the default recipe for about 5 minutes and print where its samples are.
+# Main job: train the default recipe for about 5 minutes, then say what to do next.
 demo: setup
 	$(BIN)/ganland train fashion-dcgan --minutes 5
+	@echo ""
+	@echo "The ganland command is $(BIN)/ganland (or run 'source $(BIN)/activate' once, then just 'ganland')."
+	@echo "Try next:  $(BIN)/ganland recipes            # every setup ganland trains"
+	@echo "           $(BIN)/ganland train gaussian-1d  # a 1-D GAN in about 20 seconds"
 
 # Everything (what CI runs). test-fast: the unit tests only, under a minute on 2 cores.
 test: $(BIN)/ganland

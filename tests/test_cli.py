@@ -28,8 +28,8 @@ def test_train_resume_sample(fake_mnist, tmp_path, capsys):
     assert sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*")) == before
     assert main(["eval", str(run), "--dataset", "mnist"]) == 2
     assert "--dataset: only for --real / --samples" in capsys.readouterr().err
-    assert main(["sample", str(run), "--out", str(tmp_path / "s.png")]) == 2
-    assert "write samples to a .npz file" in capsys.readouterr().err
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.txt")]) == 2
+    assert "write samples to a .npz file (arrays) or, for images, a .png grid" in capsys.readouterr().err
 
     npz = tmp_path / "s.npz"
     assert main(["sample", str(run), "--n", "10", "--out", str(npz), "--seed", "1"]) == 0
@@ -82,3 +82,68 @@ def test_listings(listing, capsys):
     out = capsys.readouterr().out
     expected = {"recipes": "fashion-dcgan", "datasets": "fashion-mnist", "models": "dcgan", "losses": "hinge"}
     assert expected[listing] in out
+
+
+def test_python_dash_m_ganland_is_the_command():
+    import subprocess
+    import sys
+
+    from ganland import __version__
+
+    out = subprocess.run([sys.executable, "-m", "ganland", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"ganland {__version__}"
+
+
+def test_dry_run_refuses_what_the_run_would_refuse(capsys):
+    assert main(["train", "gaussian-1d", "--set", "train.device=gpu", "--dry-run"]) == 2
+    assert "train.device 'gpu' is not a device" in capsys.readouterr().err
+    assert main(["train", "gaussian-1d", "--set", "train.batch_size=20000", "--set", "data.name=mnist",
+                 "--set", "data.download=false", "--dry-run"]) == 2  # no MNIST here: the data error comes first
+    capsys.readouterr()
+
+
+@pytest.mark.e2e
+def test_a_run_says_where_everything_is_and_a_finished_one_is_not_retrained(tmp_path, capsys):
+    run = tmp_path / "g"
+    assert main(["train", "gaussian-1d", "--steps", "20", "--set", "train.sample_every=10", "--set", "train.log_every=5",
+                 "--out", str(run),
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"ganland {__import__('ganland').__version__}: training gaussian-1d into {run} (cpu, 20 steps)")
+    assert "epoch 1" not in out  # a toy sampler's "epochs" are not reported
+    for line in (f"samples:     {run}/samples/latest.png", f"{run}/samples/training.png",
+                 "2 pictures over time: step_000000010.png ... step_000000020.png",
+                 f"ganland eval {run}", f"ganland sample {run} --out samples.npz",
+                 f"ganland train --resume {run} --steps 40"):
+        assert line in out, line
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*"))
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{run} is finished: it has trained 20 steps") and \
+        f"ganland train --resume {run} --steps 40" in out
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*")) == before  # nothing touched
+    assert main(["train", "--resume", str(run), "--steps", "25", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(f"ganland {__import__('ganland').__version__}: training gaussian-1d "
+                                              f"into {run}, from step 20 (step_000000020.pt) (cpu, 25 steps)")
+
+
+@pytest.mark.e2e
+def test_sample_by_class_name_to_a_picture_and_export(fake_mnist, tmp_path, capsys):
+    from PIL import Image
+
+    run = tmp_path / "c"
+    main(["train", "fashion-cgan", "--set", f"data.root={fake_mnist}", "--set", "data.name=mnist", "--set",
+          "model.options={g_depth: 8, d_depth: 4}", "--set", "train.batch_size=16", "--steps", "2", "--out", str(run),
+          "--no-progress"])
+    capsys.readouterr()
+    png = tmp_path / "walk.png"
+    assert main(["sample", str(run), "--class", "7", "--interpolate", "6", "--n", "2", "--truncation", "0.8",
+                 "--out", str(png)]) == 0
+    assert "wrote" in capsys.readouterr().out and Image.open(png).size[0] > 6 * 28
+    assert main(["sample", str(run), "--class", "seven", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "no class named 'seven'; this model's classes: 0 0, 1 1" in capsys.readouterr().err
+    exported = tmp_path / "g.safetensors"
+    assert main(["export", str(run), "--out", str(exported)]) == 0
+    assert f"ganland sample {exported} --out samples.png" in capsys.readouterr().out
+    assert main(["sample", str(exported), "--n", "4", "--out", str(tmp_path / "e.npz")]) == 0
+    assert np.load(tmp_path / "e.npz")["images"].shape == (4, 28, 28, 1)

@@ -164,3 +164,38 @@ def test_image_metrics_come_from_the_registry_in_order(fake_mnist):
     assert list(full.metrics)[:5] == ["fid", "kid", "kid_std", "precision", "recall"]
     assert "conditional_accuracy" in full.metrics and "conditional_accuracy" not in cheap.metrics
     assert cheap.metrics["fid"] == full.metrics["fid"]
+
+
+@pytest.mark.e2e
+def test_eval_of_a_self_evaluating_run_uses_its_settings_and_compare_says_how_to_match(fake_mnist, tmp_path, capsys):
+    extra = {"eval.every": 4, "eval.n_samples": 40, "eval.seed": 3, "train.steps": 4}
+    a = train(tiny_mnist(fake_mnist, **extra), str(tmp_path / "a")).run_dir
+    b = train(tiny_mnist(fake_mnist, **{**extra, "eval.n_samples": 30}), str(tmp_path / "b")).run_dir
+    assert main(["eval", str(a)]) == 0  # n and seed from the run: the same samples as its step-4 evaluation
+    in_training, offline = read_scores(a)
+    assert offline.protocol.n_generated == 40 and offline.protocol.seed == 3
+    assert offline.metrics["fid"] == in_training.metrics["fid"]
+    assert "FID from 40 samples is biased upwards" in capsys.readouterr().err
+    assert main(["compare", str(a), str(b)]) == 2  # a's offline score against b's in-training one
+    err = capsys.readouterr().err
+    assert f"with {b}: in-training, step 4" in err and "n_generated: 40 vs 30" in err
+    assert "`ganland eval RUN --n 40` for each run" in err
+    assert main(["eval", str(b), "--n", "40", "--seed", "3"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b)]) == 0
+    assert f"run {b} step 4" in capsys.readouterr().out
+
+
+def test_a_negative_zero_prints_as_zero():
+    score = Score(Protocol("images", "x", 2, 2, "r", 0), {"class_entropy": -0.0, "class_histogram": [-0.0, 1.0]})
+    assert score.summary().split() == ["class_entropy", "0", "class_histogram", "0", "1"]
+
+
+def test_building_the_reference_features_says_so(fake_mnist, capsys):
+    target = samples_target("mnist", str(fake_mnist))
+    x = np.zeros((8, 28, 28, 1), np.uint8)
+    evaluate_samples(x, target)
+    assert "computing the mnist-cnn features of mnist's test split (64 images), once: they are cached in" in \
+        capsys.readouterr().err
+    evaluate_samples(x, target)
+    assert "computing" not in capsys.readouterr().err  # the cache

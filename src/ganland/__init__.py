@@ -4,8 +4,8 @@
     run = ganland.train("fashion-dcgan", minutes=5)
     images = ganland.sample(run.run_dir, n=64)["images"]   # uint8 (64, 28, 28, 1)
 """
-from .api import Generator, evaluate, load, resume, sample, train
+from .api import Generator, evaluate, export, load, resume, sample, train
 from .config import Config, load_config
 from .version import __version__
 
-__all__ = ["train", "resume", "load", "sample", "evaluate", "Generator", "Config", "load_config", "__version__"]
+__all__ = ["train", "resume", "load", "sample", "export", "evaluate", "Generator", "Config", "load_config", "__version__"]

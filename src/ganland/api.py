@@ -14,10 +14,10 @@ from typing import Optional
 import numpy as np
 
 from .config import load_config, stop_overrides
-from .generator import Generator, load
+from .generator import Generator, export, load
 from .training.loop import RunResult, resume as _resume, train as _train
 
-__all__ = ["train", "resume", "load", "sample", "evaluate", "Generator", "RunResult"]
+__all__ = ["train", "resume", "load", "sample", "export", "evaluate", "Generator", "RunResult"]
 
 
 def train(
@@ -46,9 +46,10 @@ def resume(run_dir: str | Path, *, steps=None, epochs=None, minutes=None) -> Run
     return _resume(run_dir, stop_overrides(steps, epochs, minutes))
 
 
-def sample(run: str | Path, n: int = 64, classes=None, seed: int = 0, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Shortcut for `load(run).sample(n, classes, seed)`."""
-    return load(run, device).sample(n, classes, seed)
+def sample(run: str | Path, n: int = 64, classes=None, seed: int = 0, device: str = "cpu",
+           truncation: Optional[float] = None) -> dict[str, np.ndarray]:
+    """Shortcut for `load(run).sample(n, classes, seed, truncation=truncation)`."""
+    return load(run, device).sample(n, classes, seed, truncation=truncation)
 
 
 def evaluate(run: str | Path, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,

@@ -16,6 +16,7 @@ from torch import nn
 
 from .config import Config, OptimizerConfig, check_value, stop_keys, stop_rules
 from .data import DATASETS
+from .device import autocast_for, resolve_device
 from .errors import ConfigError
 from .losses import LOSSES, AdversarialLoss
 from .models import MODELS
@@ -155,6 +156,10 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
             "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "
             "norm mixes samples. Set model.options.d_batch_norm=false (dcgan) or use another model."
         )
+    if train.finite and len(train) < t.batch_size:
+        raise ConfigError(f"dataset {train.name!r} holds {len(train)} training samples, fewer than "
+                          f"train.batch_size={t.batch_size}; lower the batch size")
+    autocast_for(cfg.speed.amp, resolve_device(t.device))  # the device exists here, and takes this precision
     if not stop_rules(cfg):
         raise ConfigError(f"no stopping rule: set one of {', '.join(stop_keys())} "
                           "(or --steps / --epochs / --minutes)")

@@ -3,7 +3,9 @@
     ganland train RECIPE_OR_YAML [--set key=value ...] [--steps N | --epochs N | --minutes M]
                   [--out DIR] [--dry-run]
     ganland train --resume RUN [--steps N | --epochs N | --minutes M]
-    ganland sample RUN --n N --out FILE.npz [--class K] [--seed S]
+    ganland sample RUN --n N --out FILE.npz|FILE.png [--class K|NAME] [--seed S] [--truncation T]
+                   [--interpolate STEPS]
+    ganland export RUN --out FILE.safetensors
     ganland eval RUN [RUN ...] | --real --dataset NAME | --samples FILE.npz --dataset NAME
     ganland compare RUN_OR_JSONL [...]
     ganland numpy-sine [--iterations N] [--batch-size B] [--set key=value ...] [--out DIR]
@@ -24,7 +26,7 @@ from .errors import GanlandError, Interrupted
 def cmd_train(args) -> int:
     from .build import check_config
     from .config import load_config, parse_override, stop_overrides
-    from .training.loop import new_run_dir, resume, train
+    from .training.loop import Trainer, new_run_dir, resume_trainer
 
     if args.no_progress:
         args.set.append("train.progress=false")
@@ -33,7 +35,14 @@ def cmd_train(args) -> int:
         if args.recipe or args.dry_run or args.out:
             raise GanlandError("--resume RUN continues RUN in its own folder with its own config: give no recipe, "
                                "--out or --dry-run (to branch off, copy the run folder and resume the copy)")
-        result = resume(args.resume, overrides)
+        trainer = resume_trainer(args.resume, overrides)
+        reached = trainer.reached()
+        if reached:
+            print(f"{args.resume} is finished: it has trained {reached} ({trainer.step} steps, "
+                  f"{trainer.epochs_done:.2f} epochs, {trainer.clock.total() / 60:.1f} min), so there is nothing to "
+                  f"resume. To train on, give a larger total, e.g.\n  {_extend_command(trainer)}")
+            return 0
+        start = f", from step {trainer.step} ({Path(trainer.resumed_from).name})"
     else:
         if not args.recipe:
             raise GanlandError("give a recipe name or a YAML file (see `ganland recipes`), or --resume RUN")
@@ -42,28 +51,90 @@ def cmd_train(args) -> int:
             check_config(cfg)
             print(cfg.to_yaml(), end="")
             return 0
-        run_dir = new_run_dir(cfg, args.out)
-        print(f"ganland {__version__}: training {cfg.recipe or args.recipe} into {run_dir}", flush=True)
-        result = train(cfg, str(run_dir))
+        trainer, start = Trainer(cfg, new_run_dir(cfg, args.out)), ""
+    cfg = trainer.cfg
+    print(f"ganland {__version__}: training {cfg.recipe or cfg.data.name} into {trainer.run_dir}{start} "
+          f"({trainer.device.type}, {_rules_text(cfg)})", flush=True)
+    result = trainer.fit()
     print(f"done: {result.step} steps, {result.epoch:.2f} epochs in {result.seconds / 60:.1f} min")
-    print(f"run folder:  {result.run_dir}")
-    print(f"checkpoint:  {result.checkpoint}")
-    print(f"samples:     {result.samples}")
+    _print_run_end(result)
     return 0
 
 
+def _rules_text(cfg) -> str:
+    from .config import stop_rules
+
+    return " or ".join(f"{v:g} {k.split('.')[-1]}" if isinstance(v, float) else f"{v} {k.split('.')[-1]}"
+                       for k, v in stop_rules(cfg).items())
+
+
+def _extend_command(trainer) -> str:
+    """`ganland train --resume RUN --<rule> <twice as far>` for a finished run."""
+    from .config import stop_rules
+
+    key, value = next(iter(stop_rules(trainer.cfg).items()))
+    more = 2 * value if isinstance(value, int) else format(2 * value, "g")
+    return f"ganland train --resume {trainer.run_dir} --{key.split('.')[-1]} {more}"
+
+
+def _print_run_end(result) -> None:
+    """Where everything is, every picture written, and what to do next."""
+    run = result.run_dir
+    samples = run / "samples"
+    steps = sorted(samples.glob("step_*.png")) if samples.is_dir() else []
+    print(f"run folder:  {run}")
+    print(f"checkpoint:  {result.checkpoint}")
+    print(f"samples:     {result.samples} (the newest fixed-noise samples)")
+    for name, what in (("training.png", "losses, D(x) and D(G(z)), gradient norms"),
+                       ("quality.png", "in-training scores against the step")):
+        if (samples / name).is_file():
+            print(f"             {samples / name} ({what})")
+    if len(steps) > 1:
+        print(f"             {len(steps)} pictures over time: {steps[0].name} ... {steps[-1].name}")
+    print("next:")
+    print(f"  ganland eval {run}        # score it: {'FID, KID, precision/recall' if result.is_image else 'its metrics'}")
+    print(f"  ganland sample {run} --out samples.{'png' if result.is_image else 'npz'}")
+    print(f"  ganland train --resume {run} --steps {2 * result.step}        # train on")
+
+
 def cmd_sample(args) -> int:
-    from .api import load
+    from .generator import load
 
     path = Path(args.out)
-    if path.suffix != ".npz":
-        raise GanlandError(f"--out {path}: write samples to a .npz file")
+    if path.suffix not in (".npz", ".png"):
+        raise GanlandError(f"--out {path}: write samples to a .npz file (arrays) or, for images, a .png grid")
     model = load(args.run, device=args.device)
-    out = model.sample(args.n, classes=args.class_, seed=args.seed)
+    if path.suffix == ".png" and not model.is_image:
+        raise GanlandError(f"--out {path}: this model makes vectors, not images; write them to a .npz file")
+    if args.interpolate:  # --n walks of --interpolate steps each
+        out = model.interpolate(args.interpolate, rows=args.n, seed=args.seed, classes=args.class_,
+                                truncation=args.truncation)
+    else:
+        out = model.sample(args.n, classes=args.class_, seed=args.seed, truncation=args.truncation)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **out)
+    if path.suffix == ".png":
+        from .viz import save_grid
+
+        names = model.class_names or []
+        what = f"{args.run}: step {model.step}" + (f", truncation {args.truncation:g}" if args.truncation else "")
+        classes = sorted(set(out["labels"].tolist())) if "labels" in out else []
+        if classes and len(classes) <= 3:
+            what += ", " + ", ".join(names[k] if k < len(names) else str(k) for k in classes)
+        save_grid(path, out["images"], ncols=args.interpolate or None, title=what)
+    else:
+        np.savez_compressed(path, **out)
     desc = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in out.items())
     print(f"wrote {path}: {desc} (step {model.step})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .generator import export, load
+
+    path = export(args.run, args.out, ema=not args.no_ema)
+    kind = "png" if load(path).is_image else "npz"
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): the generator and its config; load it with "
+          f"ganland.load({str(path)!r}) or sample it with `ganland sample {path} --out samples.{kind}`")
     return 0
 
 
@@ -74,6 +145,7 @@ def cmd_eval(args) -> int:
     opts = {"seed": args.seed, "feature_net": args.feature_net, "weights": args.inception_weights}
     scores = []
     if args.real or args.samples:
+        opts["seed"] = args.seed if args.seed is not None else 0
         if args.runs:
             raise GanlandError("give either runs, or --real / --samples with --dataset, not both")
         if not args.dataset:
@@ -88,7 +160,7 @@ def cmd_eval(args) -> int:
             key = "images" if "images" in data else "samples"
             samples = data[key][: args.n] if args.n else data[key]
             labels = data["labels"][: len(samples)] if "labels" in data else None
-            scores.append(evaluate_samples(samples, target, args.seed, labels, True, args.feature_net,
+            scores.append(evaluate_samples(samples, target, opts["seed"], labels, True, args.feature_net,
                                            args.inception_weights, source=f"samples {args.samples}"))
         if args.out:
             for sc in scores:
@@ -110,11 +182,19 @@ def cmd_eval(args) -> int:
               f"real ({p.reference}), seed {p.seed}"
               + (f", {p.feature_net} {p.feature_net_sha256[:12]}" if p.feature_net else ""))
         print(sc.summary())
+    small = sorted({sc.protocol.n_generated for sc in scores if "fid" in sc.metrics and sc.protocol.n_generated < FID_N})
+    if small:
+        print(f"ganland: note: FID from {', '.join(map(str, small))} samples is biased upwards, and the bias depends on "
+              f"n and on the model (Chong & Forsyth 2020): compare it only with scores of the same n; published "
+              f"numbers use {FID_N:,} (--n {FID_N})", file=sys.stderr)
     if len(scores) > 1:
         from .evaluation import compare
 
         compare(scores)
     return 0
+
+
+FID_N = 10_000  # generated samples of the usual FID protocol; fewer get a note
 
 
 def _read_samples(path: str) -> dict:
@@ -140,8 +220,10 @@ def cmd_compare(args) -> int:
         scores = read_scores(Path(src))
         if not scores:
             raise GanlandError(f"no scores in {src}")
-        pick = [s for s in scores if not s.source.startswith("in-training")] or scores
-        latest.append(pick[-1])
+        pick = ([s for s in scores if not s.source.startswith("in-training")] or scores)[-1]
+        if pick.source.startswith("in-training"):  # a row names its run
+            pick.source = f"{src}: {pick.source}"
+        latest.append(pick)
     compare(latest)
     names = sorted({k for s in latest for k, v in s.metrics.items() if not isinstance(v, list)})
     width = max(len(s.source) for s in latest)
@@ -214,14 +296,25 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="draw samples from a trained run into an .npz file")
-    s.add_argument("run", help="run folder or checkpoint file")
+    s = sub.add_parser("sample", help="draw samples from a trained run into an .npz file or a .png grid")
+    s.add_argument("run", help="run folder, checkpoint file or exported .safetensors file")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    s.add_argument("--out", required=True, help="output .npz (key `images` uint8 (N, H, W, C), or `samples`)")
-    s.add_argument("--class", dest="class_", type=int, help="class to generate (conditional models)")
+    s.add_argument("--out", required=True, help="output .npz (key `images` uint8 (N, H, W, C), or `samples`; "
+                                                "`labels`), or .png: a grid of the images")
+    s.add_argument("--class", dest="class_", help="class to generate, by number or name (conditional models)")
     s.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    s.add_argument("--truncation", type=float, metavar="T",
+                   help="truncation trick: redraw noise beyond +-T (e.g. 0.7: typical samples, less variety)")
+    s.add_argument("--interpolate", type=int, metavar="STEPS",
+                   help="--n walks of STEPS samples each between two noise vectors (slerp), one walk per row")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     s.set_defaults(func=cmd_sample)
+
+    x = sub.add_parser("export", help="write a run's generator to one .safetensors file (weights, config, classes)")
+    x.add_argument("run", help="run folder or checkpoint file")
+    x.add_argument("--out", required=True, help="the .safetensors file to write")
+    x.add_argument("--no-ema", action="store_true", help="export the raw generator, not its moving average")
+    x.set_defaults(func=cmd_export)
 
     e = sub.add_parser("eval", help="score runs, real data (--real) or foreign samples (--samples)")
     e.add_argument("runs", nargs="*", help="run folders (their newest checkpoint) or checkpoint files to evaluate")
@@ -230,8 +323,10 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="dataset of --real / --samples, e.g. fashion-mnist")
     e.add_argument("--root", help="folder holding that dataset's files (data.root)")
     e.add_argument("--image-size", type=int, help="image size of that dataset (data.image_size)")
-    e.add_argument("--n", type=int, help="samples to score (default: 10,000 images, 2,500 2-D, 1,000 sines)")
-    e.add_argument("--seed", type=int, default=0, help="noise / subset seed (default 0)")
+    e.add_argument("--n", type=int, help="samples to score (default: the run's eval.n_samples when it evaluated "
+                                        "itself in training, else 10,000 images, 2,500 2-D points, 1,000 sines)")
+    e.add_argument("--seed", type=int, help="noise / subset seed (default: the run's eval.seed when it evaluated "
+                                            "itself in training, else 0)")
     e.add_argument("--feature-net", help="feature network (default: the dataset's bundled one)")
     e.add_argument("--inception-weights", metavar="PATH", help="pt_inception-2015-12-05 weights for inception-v3-fid")
     e.add_argument("--out", help="with --real / --samples: append the scores to this .jsonl file")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -78,9 +79,14 @@ class Score:
         """The metrics as aligned 'name value' lines (histograms on one line)."""
         lines = []
         for k, v in self.metrics.items():
-            shown = " ".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:.6g}"
+            shown = " ".join(_shown(x, "g") for x in v) if isinstance(v, list) else _shown(v, ".6g")
             lines.append(f"  {k:<22} {shown}")
         return "\n".join(lines)
+
+
+def _shown(value, spec: str) -> str:
+    """A metric as text; a negative zero prints as 0."""
+    return format(value + 0.0, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def append_score(path: Path, score: Score) -> None:
@@ -132,7 +138,9 @@ def reference_features(images: torch.Tensor, label: str, extractor, batch_size: 
                 return z["features"], (z["probs"] if z["probs"].size else None), content
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a damaged cache entry is recomputed
-    feats, probs = extractor.extract(images, batch_size=batch_size)
+    print(f"ganland: computing the {extractor.name} features of {label}'s {REFERENCE_SPLIT} split ({len(images):,} "
+          f"images), once: they are cached in {path.parent}", file=sys.stderr, flush=True)
+    feats, probs = extractor.extract(images, batch_size=batch_size, progress=f"{label} features")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.tmp"
     with open(tmp, "wb") as f:
@@ -377,26 +385,34 @@ def evaluate_samples(samples: np.ndarray, target: Target, seed: int = 0, labels:
     return Score(protocol, _plain(metrics), source, time.perf_counter() - t0)
 
 
-def evaluate_run(run: str | Path, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
-                 weights: Optional[str] = None, record: bool = True, device: str = "cpu") -> Score:
-    """Score the newest checkpoint of a run folder (or one checkpoint file of it) and append the
-    score to the run's metrics.jsonl. The feature network and its weights default to the run's
-    own `eval.feature_net` / `eval.inception_weights`, so offline and in-training scores match."""
+def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] = None,
+                 feature_net: Optional[str] = None, weights: Optional[str] = None, record: bool = True,
+                 device: str = "cpu") -> Score:
+    """Score the newest checkpoint of a run folder (or a checkpoint file, or an exported generator)
+    and append the score to the run's metrics.jsonl.
+
+    Every setting defaults to the run's own, so offline and in-training scores are comparable: the
+    feature network and its weights (`eval.feature_net`, `eval.inception_weights`), and, for a run
+    that evaluated itself while training (`eval.every` > 0), the number of samples and the noise
+    seed (`eval.n_samples`, `eval.seed`; the same noise gives the same samples, so the score of the
+    step it last evaluated is repeated exactly). Otherwise n is the evaluator's protocol (10,000
+    images, 2,500 2-D points, ...) and the seed 0."""
     from .generator import load
 
     run = Path(run)
     model = load(run, device=device)
-    feature_net = feature_net or model.config.eval.feature_net
-    weights = weights or model.config.eval.inception_weights
-    run_dir = run.parent.parent if run.is_file() else run  # RUN/checkpoints/step-N.pt -> RUN
+    e = model.config.eval
+    feature_net, weights = feature_net or e.feature_net, weights or e.inception_weights
     target = build_target(model.config)
-    n = n or EVALUATORS.get(evaluator_for(target)).n_default
+    n = n or (e.n_samples if e.every else EVALUATORS.get(evaluator_for(target)).n_default)
+    seed = seed if seed is not None else (e.seed if e.every else 0)
+    run_dir = run if run.is_dir() else (run.parent.parent if run.parent.name == "checkpoints" else None)
     out = model.sample(n, seed=seed)
     samples = out["images"] if model.is_image else out["samples"]
     score = evaluate_samples(samples, target, seed, out.get("labels"), True, feature_net, weights,
-                             f"run {run_dir} step {model.step}")
+                             f"run {run_dir or run} step {model.step}")
     score.step = model.step
-    if record:
+    if record and run_dir is not None:
         append_score(run_dir / "metrics.jsonl", score)
     return score
 
@@ -440,8 +456,22 @@ def compare(scores: list[Score]) -> list[Score]:
         diff = first.protocol.differences(s.protocol)
         if diff:
             raise ConfigError(f"refusing to compare {first.source or 'score 1'} with {s.source or 'another score'}: "
-                              f"their protocols differ ({'; '.join(diff)}). Evaluate both with the same settings.")
+                              f"their protocols differ ({'; '.join(diff)}). {_how_to_match(first.protocol, s.protocol)}")
     return scores
+
+
+# The `ganland eval` flag that sets each protocol field; the other fields follow from the data.
+EVAL_FLAGS = {"n_generated": "--n", "seed": "--seed", "feature_net": "--feature-net"}
+
+
+def _how_to_match(a: Protocol, b: Protocol) -> str:
+    differ = {k for k, _, _ in (d.partition(":") for d in a.differences(b))}
+    flags = [f"{EVAL_FLAGS[k]} {getattr(a, k)}" for k in ("n_generated", "seed", "feature_net")
+             if k in differ and k in EVAL_FLAGS]
+    if differ - set(EVAL_FLAGS) - {"feature_net_sha256"}:
+        return ("They were scored against different data or by a different evaluator or version: no flag makes them "
+                "comparable; evaluate both runs again with one ganland, on one dataset.")
+    return f"Evaluate them with the same settings, e.g. `ganland eval RUN {' '.join(flags)}` for each run."
 
 
 def _plain(metrics: dict) -> dict:

@@ -7,7 +7,7 @@ draws the noise every part of ganland uses, `generate` runs a generator on fixed
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -20,14 +20,47 @@ from .config import Config, load_config, yaml_load
 from .data import to_uint8
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
+from .registry import close_match_hint
 from .training.checkpoint import latest_checkpoint, load_checkpoint
+from .version import __version__
 
 
-def sample_z(n: int, z_dim: int, prior: str, generator: torch.Generator, device) -> torch.Tensor:
-    """Noise (n, z_dim): N(0, I) for prior "normal", U(-1, 1) for "uniform"."""
+def sample_z(n: int, z_dim: int, prior: str, generator: torch.Generator, device,
+             truncation: Optional[float] = None) -> torch.Tensor:
+    """Noise (n, z_dim): N(0, I) for prior "normal", U(-1, 1) for "uniform".
+
+    truncation: the truncation trick (Brock et al. 2019), normal prior only: every component
+    drawn beyond ±truncation is drawn again, so z follows N(0, I) cut at ±truncation (closer to
+    the mode: typical samples, less variety). None = no truncation."""
     if prior == "uniform":
+        if truncation is not None:
+            raise ConfigError("truncation applies to the normal prior (model.z_prior normal); this model draws "
+                              "z from U(-1, 1)")
         return torch.rand(n, z_dim, generator=generator, device=device).mul_(2).sub_(1)
-    return torch.randn(n, z_dim, generator=generator, device=device)
+    z = torch.randn(n, z_dim, generator=generator, device=device)
+    if truncation is not None:
+        if not truncation > 0:
+            raise ConfigError(f"truncation must be > 0 (e.g. 0.7), got {truncation}")
+        for _ in range(1000):  # each round redraws the outliers: P(|z| > 0.1) ~ 0.92, so 1000 rounds suffice
+            out = z.abs() > truncation
+            if not bool(out.any()):
+                break
+            z[out] = torch.randn(int(out.sum()), generator=generator, device=device)
+    return z
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between noise vectors z0, z1 (z_dim,) at fractions t (T,) -> (T, z_dim).
+
+    Gaussian noise lives near a sphere of radius sqrt(z_dim); a straight line between two points
+    passes well inside it, where the generator saw no noise in training (White 2016). Falls back to
+    a straight line when z0 and z1 are (anti)parallel."""
+    t = t.reshape(-1, 1).to(z0.dtype)
+    cos = torch.dot(z0, z1) / (z0.norm() * z1.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if float(omega.sin().abs()) < 1e-6:
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / omega.sin()
 
 
 @torch.no_grad()
@@ -45,52 +78,101 @@ def generate(G: nn.Module, z: torch.Tensor, c: Optional[torch.Tensor], device, b
     return torch.cat(outs)
 
 
-@dataclass
-class Generator:
-    """A trained generator, ready to sample. Built by `ganland.load`."""
+class Generator(nn.Module):
+    """A trained generator, built by `ganland.load`: an `nn.Module` (`G(z, c)` gives a tensor;
+    `.to()`, `.state_dict()`, `.eval()` work as usual) that knows its run's config, its data
+    (shape, classes) and its step, with helpers that draw noise, labels and samples.
+    """
 
-    G: nn.Module
-    config: Config
-    shape: tuple[int, ...]
-    n_classes: int
-    class_names: Optional[list[str]]
-    is_image: bool
-    step: int
-    device: torch.device
+    def __init__(self, G: nn.Module, config: Config, shape: tuple[int, ...], n_classes: int,
+                 class_names: Optional[list[str]], is_image: bool, step: int):
+        super().__init__()
+        self.G = G
+        self.config, self.shape, self.n_classes = config, tuple(shape), n_classes
+        self.class_names, self.is_image, self.step = class_names, is_image, step
 
-    def sample(self, n: int, classes: int | list[int] | np.ndarray | None = None, seed: int = 0,
-               batch_size: int = 1000) -> dict[str, np.ndarray]:
+    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """z (N, z_dim) and labels c (N,) (conditional models) -> samples (N, *shape) in model units
+        (images in [-1, 1])."""
+        return self.G(z, c)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def z_dim(self) -> int:
+        return self.config.model.z_dim
+
+    def noise(self, n: int, seed: int = 0, truncation: Optional[float] = None) -> torch.Tensor:
+        """z (n, z_dim) from the run's prior, on this module's device."""
+        gen = torch.Generator(self.device).manual_seed(seed)
+        return sample_z(n, self.z_dim, self.config.model.z_prior, gen, self.device, truncation)
+
+    def sample(self, n: int, classes=None, seed: int = 0, batch_size: int = 1000,
+               truncation: Optional[float] = None) -> dict[str, np.ndarray]:
         """n samples with noise from `seed`.
 
         Images come back as {"images": uint8 (n, H, W, C)}, vectors as {"samples": float32 (n, D)}.
-        Conditional models also return "labels" (n,): `classes` (one class, or one per sample),
-        or, when None, every class in turn (balanced).
+        Conditional models also return "labels" (n,): `classes` (one class, or one per sample, by
+        number or by name), or, when None, every class in turn (balanced).
         """
         if n < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
-        labels = self._labels(n, classes)
-        gen = torch.Generator(self.device).manual_seed(seed)
+        labels = self.labels(n, classes)
+        return self._outputs(self.noise(n, seed, truncation), labels, batch_size)
+
+    def interpolate(self, steps: int = 8, rows: int = 1, seed: int = 0, classes=None,
+                    truncation: Optional[float] = None) -> dict[str, np.ndarray]:
+        """`rows` walks of `steps` samples each, from one noise vector to another along the sphere
+        (slerp): {"images" or "samples": (rows * steps, ...), "labels" when conditional}, row by
+        row. A conditional model keeps one class per row (every class in turn by default)."""
+        if steps < 2 or rows < 1:
+            raise ConfigError(f"an interpolation needs steps >= 2 and rows >= 1, got steps={steps}, rows={rows}")
+        ends = self.noise(2 * rows, seed, truncation)  # (2 rows, z_dim): start and end of each walk
+        t = torch.linspace(0.0, 1.0, steps, device=self.device)
+        z = torch.cat([slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)])  # (rows * steps, z_dim)
+        row_labels = self.labels(rows, classes)
+        labels = row_labels.repeat_interleave(steps) if row_labels is not None else None
+        return self._outputs(z, labels, 1000)
+
+    @torch.no_grad()
+    def _outputs(self, z: torch.Tensor, labels: Optional[torch.Tensor], batch_size: int) -> dict[str, np.ndarray]:
+        was = self.training
+        self.eval()
         outs = []
-        with torch.no_grad():
-            for i in range(0, n, batch_size):
-                m = min(batch_size, n - i)
-                z = sample_z(m, self.config.model.z_dim, self.config.model.z_prior, gen, self.device)
-                c = labels[i:i + m].to(self.device) if labels is not None else None
-                x = self.G(z, c).float()
-                outs.append(to_uint8(x).permute(0, 2, 3, 1).cpu() if self.is_image else x.cpu())
+        for i in range(0, len(z), batch_size):
+            c = labels[i:i + batch_size].to(self.device) if labels is not None else None
+            x = self.G(z[i:i + batch_size], c).float()
+            outs.append(to_uint8(x).permute(0, 2, 3, 1).cpu() if self.is_image else x.cpu())
+        self.train(was)
         result = {"images" if self.is_image else "samples": torch.cat(outs).numpy()}
         if labels is not None:
-            result["labels"] = labels.numpy().astype(np.int64)
+            result["labels"] = labels.cpu().numpy().astype(np.int64)
         return result
 
-    def _labels(self, n: int, classes) -> Optional[torch.Tensor]:
+    def class_index(self, name_or_index) -> int:
+        """A class given by number or by name (e.g. "Bag" or "bag" for Fashion-MNIST) -> its index."""
+        if isinstance(name_or_index, str) and not name_or_index.lstrip("-").isdigit():
+            names = list(self.class_names or [])
+            folded = {n.lower(): i for i, n in enumerate(names)}
+            if name_or_index.lower() in folded:
+                return folded[name_or_index.lower()]
+            listed = ", ".join(f"{i} {n}" for i, n in enumerate(names)) or f"0..{self.n_classes - 1} (no names)"
+            raise ConfigError(f"no class named {name_or_index!r}; this model's classes: {listed}."
+                              + close_match_hint(name_or_index, names))
+        return int(name_or_index)
+
+    def labels(self, n: int, classes=None) -> Optional[torch.Tensor]:
+        """Labels (n,) for `classes`: None -> every class in turn; one class, or one per sample."""
         if not self.n_classes:
             if classes is not None:
                 raise ConfigError("this model is unconditional: sample it without a class")
             return None
         if classes is None:
             return torch.arange(n) % self.n_classes
-        labels = torch.as_tensor(np.asarray(classes), dtype=torch.int64).reshape(-1)
+        items = [classes] if isinstance(classes, (str, int, np.integer)) else list(np.asarray(classes).reshape(-1))
+        labels = torch.tensor([self.class_index(c if isinstance(c, str) else int(c)) for c in items], dtype=torch.int64)
         if labels.numel() == 1:
             labels = labels.expand(n).clone()
         if labels.numel() != n:
@@ -101,18 +183,23 @@ class Generator:
         return labels
 
 
-def load(run_or_checkpoint: str | Path, device: str = "cpu", ema: bool = True) -> Generator:
-    """The generator of a run folder's newest checkpoint (or of one checkpoint file).
+EXPORT_FORMAT = "ganland-generator"  # the metadata marker of an exported generator file
+EXPORT_VERSION = 1
 
-    Uses the EMA generator when the run kept one and `ema` is true. Nothing is unpickled.
-    """
-    path = Path(run_or_checkpoint)
+
+def load(run_or_file: str | Path, device: str = "cpu", ema: bool = True) -> Generator:
+    """The generator of a run folder's newest checkpoint, of one checkpoint file, or of a file
+    written by `export` (.safetensors). Uses the EMA generator when the run kept one and `ema` is
+    true. Nothing is unpickled."""
+    path = Path(run_or_file)
     if path.is_dir():
         ck = latest_checkpoint(path)
+    elif path.suffix == ".safetensors" and path.is_file():
+        ck = _read_export(path)
     elif path.is_file():
         ck = load_checkpoint(path)
     else:
-        raise CheckpointError(f"{path} is neither a run folder nor a checkpoint file")
+        raise CheckpointError(f"{path} is neither a run folder, a checkpoint file nor an exported .safetensors file")
     cfg = load_config(yaml_load(ck["config_yaml"], f"{path} config"))
     try:
         info = ck["data_info"]
@@ -127,6 +214,53 @@ def load(run_or_checkpoint: str | Path, device: str = "cpu", ema: bool = True) -
     except (RuntimeError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{ck.get('path', path)}: weights do not fit the model its config describes "
                               f"(different model or ganland version?): {' '.join(str(e).split())[:300]}") from None
-    dev = resolve_device(device)
-    G.to(dev).eval()
-    return Generator(G, cfg, shape, n_classes if cfg.model.conditional else 0, class_names, is_image, step, dev)
+    model = Generator(G, cfg, shape, n_classes if cfg.model.conditional else 0, class_names, is_image, step)
+    return model.to(resolve_device(device)).eval()
+
+
+def export(run_or_checkpoint: str | Path, out: str | Path, ema: bool = True) -> Path:
+    """Write a run's generator (the EMA one when kept and `ema`) to a .safetensors file: the weights,
+    and in its metadata the resolved config, the data description and the step, so that
+    `ganland.load(out)` rebuilds it anywhere without the run folder. Returns the file's path."""
+    from safetensors.torch import save_file
+
+    from .training.checkpoint import atomic_write
+
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"{out}: an exported generator is a .safetensors file; give --out NAME.safetensors")
+    model = load(run_or_checkpoint, ema=ema)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.G.state_dict().items()}
+    metadata = {"format": EXPORT_FORMAT, "format_version": str(EXPORT_VERSION), "ganland_version": __version__,
+                "config_yaml": model.config.to_yaml(), "step": str(model.step), "ema": str(bool(ema)).lower(),
+                "data_info": json.dumps({"shape": list(model.shape), "n_classes": model.n_classes,
+                                         "class_names": model.class_names, "is_image": model.is_image})}
+    tmp = out.with_name(f".{out.name}.tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    atomic_write(out, tmp.read_bytes())
+    tmp.unlink()
+    return out
+
+
+def _read_export(path: Path) -> dict:
+    """An exported file as the parts of a checkpoint that `load` reads."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable .safetensors file ({e})") from None
+    if meta.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(f"{path} is a .safetensors file but not a ganland generator (no '{EXPORT_FORMAT}' "
+                              "marker in its metadata); write one with `ganland export RUN --out FILE.safetensors`")
+    if int(meta.get("format_version", "0")) > EXPORT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer ganland (format {meta['format_version']}): upgrade")
+    try:
+        info = json.loads(meta["data_info"])
+        return {"config_yaml": meta["config_yaml"], "data_info": info, "G": tensors, "G_ema": None,
+                "counters": {"step": int(meta["step"])}, "path": str(path)}
+    except (KeyError, ValueError) as e:
+        raise CheckpointError(f"{path}: damaged generator metadata ({type(e).__name__}: {e})") from None

@@ -4,6 +4,7 @@ resume falls back to the previous good checkpoint and moves the bad one aside; f
 loads with a warning; newer formats and checkpoints that do not fit are refused."""
 from __future__ import annotations
 
+import os
 import hashlib
 import io
 import json
@@ -20,7 +21,7 @@ from ganland.cli import main
 from ganland.config import load_config
 from ganland.errors import CheckpointError
 from ganland.training import checkpoint
-from ganland.training.checkpoint import (FORMAT, atomic_save, encode, latest_checkpoint, list_checkpoints,
+from ganland.training.checkpoint import (FORMAT, atomic_save, atomic_write, encode, latest_checkpoint, list_checkpoints,
                                          load_checkpoint, verify_file)
 from ganland.training.loop import resume, train
 
@@ -291,3 +292,15 @@ def test_temporary_files_of_an_interrupted_write_are_removed_on_resume(run):
     resume(run, {"train.steps": 7})
     assert not stale.exists()
     assert checkpoint.remove_temporary_files(run) == []
+
+
+def test_atomic_writes_make_files_as_readable_as_any_other(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.yaml", b"x: 1\n")
+        assert (tmp_path / "a.yaml").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+        os.umask(0o077)
+        atomic_write(tmp_path / "b.yaml", b"x: 1\n")
+        assert (tmp_path / "b.yaml").stat().st_mode & 0o777 == 0o600  # the user's umask decides
+    finally:
+        os.umask(old)

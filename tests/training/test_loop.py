@@ -38,6 +38,8 @@ def test_run_folder_has_everything(fake_mnist, tmp_path):
     assert [r["step"] for r in train_rows] == list(range(2, 21, 2))
     for key in ("loss_D", "loss_G", "D_real", "D_fake", "real_logit", "fake_logit", "grad_norm_D", "grad_norm_G"):
         assert all(np.isfinite(r[key]) for r in train_rows), key
+    [setup] = [r for r in stats if r["kind"] == "setup"]  # the speed choice, at the start
+    assert setup["step"] == 0 and setup["speed_source"] == "short run" and setup["amp"] == "fp32"
     epochs = [r for r in stats if r["kind"] == "epoch"]
     assert len(epochs) == 1 and epochs[0]["epoch"] == 1
     for key in ("heldout_loss_D_real", "train_loss_D_real", "epoch_loss_D", "epoch_loss_G"):

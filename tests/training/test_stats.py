@@ -131,3 +131,30 @@ def test_clock_adds_earlier_processes_and_measures_steps_after_the_first(clock_t
     c.reset(10.0)  # a rollback to a checkpoint of 10 s: the window starts again now
     clock_time.now += 1.0
     assert c.total() == 11.0
+
+
+def test_without_a_terminal_no_bar_is_drawn_but_a_line_now_and_then(clock_time, capsys, tmp_path):
+    p = stats.Progress(True, 2000, None, 0, 0.0, terminal=False)
+    assert p.bar is None and p.plain
+    for step in range(1, 201):
+        clock_time.now += 1.0  # a second per logging window
+        p.update(float(step))
+        p.line({"step": step, "seconds": float(step)}, {"loss_D": 1.25, "loss_G": 0.5, "other": 3.0})
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 200 // stats.Progress.PLAIN_EVERY and "\r" not in err  # one line per 30 s, no redraws
+    assert lines[0] == "step 30/2000, 0.5 min  loss_D 1.25  loss_G 0.5"
+    bar = stats.Progress(True, 10, None, 0, 0.0, terminal=True)
+    assert bar.bar is not None and not bar.plain
+    bar.close()
+    capsys.readouterr()
+    timed = stats.Progress(True, None, 600.0, 0, 0.0, terminal=False)
+    clock_time.now += 100.0
+    timed.line({"step": 7, "seconds": 90.0}, {})
+    assert capsys.readouterr().err == "step 7, 1.5/10 min\n"
+
+
+def test_epoch_lines_can_stay_off_the_console(tmp_path, capsys):
+    log = make_log(tmp_path, {"step": 4, "epoch": 1.0, "images": 64, "seconds": 1.0})
+    log.end_epoch(1, {}, say=False)  # a toy sampler's "epoch": recorded, not printed
+    assert capsys.readouterr().out == "" and rows(tmp_path)[-1]["kind"] == "epoch"

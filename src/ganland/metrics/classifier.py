@@ -102,7 +102,7 @@ def class_coverage(probs_or_labels, n_classes: int, min_share: float = 0.01) -> 
         raise ConfigError("class_coverage: no samples")
     share = counts / n
     nz = share > 0
-    entropy = float(-(share[nz] * np.log(share[nz])).sum() / np.log(len(counts)))
+    entropy = float(-(share[nz] * np.log(share[nz])).sum() / np.log(len(counts))) + 0.0  # + 0.0: never "-0"
     return {
         "coverage": float((counts > 0).mean()),
         "coverage_min_share": float((share >= float(min_share)).mean()),

@@ -35,16 +35,24 @@ class FeatureExtractor:
     class_names: Optional[list[str]] = None
 
     @torch.no_grad()
-    def extract(self, images, batch_size: int = 500, device: str | torch.device = "cpu"):
+    def extract(self, images, batch_size: int = 500, device: str | torch.device = "cpu", progress: str = ""):
         """Features (N, F) float64 and class probabilities (N, K) float64 (or None).
 
         images: uint8 numpy (N, H, W, C) or (N, H, W), or uint8 torch (N, C, H, W). The result does
         not depend on `batch_size` (the networks run in eval mode, sample by sample).
+        progress: a label for a progress bar on stderr (drawn only on a terminal); "" = none.
         """
         x = as_nchw_uint8(images)
         self.module.eval().to(device)
         feats, probs = [], []
-        for i in range(0, len(x), batch_size):
+        starts = range(0, len(x), batch_size)
+        if progress:
+            import sys
+
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc=progress, unit="batch", leave=False, disable=not sys.stderr.isatty())
+        for i in starts:
             f, logits = self.module(self.preprocess(x[i:i + batch_size].to(device)))
             feats.append(f.double().cpu())
             if logits is not None:

@@ -113,6 +113,13 @@ def _pause(enabled: bool) -> None:
         time.sleep(float(seconds))
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it, so set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, data: bytes, _test_pause: bool = False) -> None:
     """Write `data` to a temporary file in the same folder, fsync it, rename it over `path`, and
     fsync the folder. A crash at any moment leaves either the old file or the complete new one.
@@ -126,6 +133,7 @@ def atomic_write(path: Path, data: bytes, _test_pause: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files are as readable as any other
             view = memoryview(data)
             half = len(view) // 2
             _write_fd(fd, view[:half])

@@ -38,6 +38,7 @@ from .guard import DivergenceGuard, Guard, state_tensors
 from .interrupt import StopRequest, explained, resume_command
 from .pictures import Pictures
 from .schedule import LearningRates, step_budget
+from .autotune import SlowdownWatch, SpeedChoice, apply, choose
 from .state import load_run_state, run_state, seed_everything
 from .stats import Clock, RunLog
 from .step import StepSettings, d_step, ema_update, g_step
@@ -54,6 +55,8 @@ class RunResult:
     samples: Optional[Path]
     checkpoint: Optional[Path]
     last_stats: dict = field(default_factory=dict)
+    finished_before: str = ""  # a resumed run that had already reached its stopping rule: which ("5000 steps")
+    is_image: bool = False  # whether the samples are images
 
 
 class Trainer:
@@ -68,8 +71,6 @@ class Trainer:
         self.G, self.D = build_models(cfg, self.train_set.shape, self.train_set.n_classes)
         check_config(cfg, self.train_set, (self.G, self.D))
         self.n_classes = self.train_set.n_classes if cfg.model.conditional else 0
-        if sp.threads:
-            torch.set_num_threads(sp.threads)
         self.channels_last = bool(self.train_set.is_image) if sp.channels_last is None else sp.channels_last
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         self.G.to(self.device, memory_format=layout)
@@ -91,6 +92,9 @@ class Trainer:
         self._saved: Optional[tuple[int, Path]] = None  # (step, file) of the newest checkpoint written here
         self._last_save = 0.0  # time.monotonic() of the newest checkpoint (or of the start)
         self._pending_eval = False  # an evaluation due at this step that a signal put off
+        self.speed: Optional[SpeedChoice] = None  # threads and precision, chosen when training starts
+        self._saved_speed: Optional[dict] = None  # the choice a resumed checkpoint recorded
+        self._step_seconds = 0.0  # time inside training steps since the last log (pictures etc. left out)
 
         # The collaborators.
         self.log = RunLog(self.run_dir, self.where, warn_non_finite=not t.guard)
@@ -158,6 +162,17 @@ class Trainer:
         tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D)) if weights else []
         return self.guard.healthy(self.log.window.sums, tensors, self.step, self.epoch)
 
+    def result(self, samples: Optional[Path] = None, checkpoint: Optional[Path] = None,
+               finished_before: str = "") -> RunResult:
+        last = next((r for r in reversed(self.log.rows()) if r.get("kind") == "train"), {})
+        return RunResult(self.run_dir, self.step, self.epochs_done, self.clock.total(),
+                         samples or self.pictures.latest(), checkpoint or self._saved_path(), self.log.last or last,
+                         finished_before, bool(self.train_set.is_image))
+
+    def _saved_path(self) -> Optional[Path]:
+        newest = list_checkpoints(self.run_dir)
+        return newest[0] if newest else None
+
     def _evaluate(self) -> None:
         if self.evaluation is not None:
             self.log.say(self.evaluation(self.generate, self.step))
@@ -195,6 +210,7 @@ class Trainer:
         self.clock.start()
         self._last_save = time.monotonic()
         self.log.start(t.progress, self.budget, 60.0 * t.minutes if t.minutes else None)
+        self._choose_speed()  # before the first checkpoint, which records the choice
         if self.guard.checks is not None:
             tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D))
             self.guard.check_start(self.log.window.sums, tensors, self.resumed_from)
@@ -217,14 +233,25 @@ class Trainer:
         checkpoint = self._checkpoint()  # before the last log: a resumed run completes this window
         if self.log.window.sums:
             self.log.log(partial=True)
-        seconds = self.clock.stop()
+        self.clock.stop()
         if interrupted:
             raise Interrupted(f"stopped by {stop.name} after step {self.step}; saved {checkpoint} and the statistics "
                               f"so far. Continue with `{self._resume_command()}`", stop.signum)
-        return RunResult(self.run_dir, self.step, self.epochs_done, seconds, samples, checkpoint, self.log.last)
+        return self.result(samples, checkpoint)
+
+    def _choose_speed(self) -> None:
+        """Threads and precision for this machine (autotune.py), recorded in stats.jsonl when new."""
+        self.speed = choose(self, self._saved_speed)
+        apply(self.speed, self.settings, self.device)
+        self._watch = SlowdownWatch(self.speed.seconds_per_step)
+        if self.speed.source != "checkpoint":
+            self.log.write({**self.speed.record(), "step": self.step})
+            self.log.say(f"speed: {self.speed.threads or torch.get_num_threads()} threads, {self.speed.amp} "
+                         f"({self.speed.source})")
 
     def _train_one_step(self) -> None:
         """n_critic discriminator steps, one generator step, the EMA update."""
+        started = time.perf_counter()
         cfg, t = self.cfg, self.cfg.train
         self.schedule.apply(self.step, self.guard.lr_scale)
         want_norm = (self.step + 1) % t.log_every == 0
@@ -241,7 +268,7 @@ class Trainer:
             self.guard.observe(out)
             if epoch_end:
                 self.epoch += 1
-                self.log.end_epoch(self.epoch, self.heldout_report())
+                self.log.end_epoch(self.epoch, self.heldout_report(), say=self.train_set.finite)
         if x_fake is not None:
             out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake)
         else:
@@ -254,6 +281,7 @@ class Trainer:
         self.step += 1
         self.clock.stepped(self.step)
         self.log.progress.update(self.clock.total())
+        self._step_seconds += time.perf_counter() - started
 
     def _after_step(self, stopping: bool) -> None:
         """What is due after this step: a log line, pictures, an evaluation (put off to the resumed
@@ -263,6 +291,10 @@ class Trainer:
             if not self._healthy(weights=False):
                 return
             self.log.log()
+            slow = self._watch.check(self._step_seconds / t.log_every)
+            if slow:
+                self.log.say(slow, err=True)
+            self._step_seconds = 0.0
             if self.schedule.wants_estimate:  # train.minutes alone: fix the decay's horizon now
                 horizon = self.schedule.estimate_horizon(self.step, self.clock.total(), self.clock.per_step(self.step))
                 self.log.say(f"learning-rate decay over {horizon} steps (estimated for train.minutes="
@@ -294,11 +326,11 @@ def train(cfg: Config, out: Optional[str] = None) -> RunResult:
     return Trainer(cfg, new_run_dir(cfg, out)).fit()
 
 
-def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
-    """Continue a run from its newest checkpoint with everything restored (weights, optimizers,
-    counters, every random stream). `overrides` may change only the settings marked resumable
-    (how long, how it reports, how fast) or restate a value unchanged; a stopping rule given is a
-    total counted from the start of the run and replaces the run's own."""
+def resume_trainer(run_dir: str | Path, overrides: Optional[dict] = None) -> Trainer:
+    """The Trainer of a run folder at its newest checkpoint, everything restored (weights,
+    optimizers, counters, every random stream). `overrides` may change only the settings marked
+    resumable (how long, how it reports, how fast) or restate a value unchanged; a stopping rule
+    given is a total counted from the start of the run and replaces the run's own."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"cannot resume {run_dir}: no such run folder")
@@ -323,4 +355,13 @@ def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
         bad_path.replace(aside)
         print(f"ganland: warning: moved the unusable checkpoint aside to {aside}", file=sys.stderr)
     remove_temporary_files(run_dir)  # of a checkpoint write a crash interrupted
+    return trainer
+
+
+def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
+    """Continue a run from its newest checkpoint (`resume_trainer`) until its stopping rule. A run
+    that has already reached it is left as it is: the result says so (`finished_before`)."""
+    trainer = resume_trainer(run_dir, overrides)
+    if trainer.reached():
+        return trainer.result(finished_before=trainer.reached())
     return trainer.fit()

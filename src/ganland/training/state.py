@@ -94,6 +94,8 @@ def run_state(tr) -> dict:
         "guard": tr.guard.state_dict(),
         "schedule": tr.schedule.state_dict(),
         "pending_eval": tr._pending_eval,  # an evaluation of this step that a signal put off
+        "speed": ({"threads": tr.speed.threads, "amp": tr.speed.amp, "machine": tr.speed.machine,
+                   "seconds_per_step": tr.speed.seconds_per_step} if tr.speed is not None else None),
     }
 
 
@@ -118,6 +120,7 @@ def load_run_state(tr, ck: dict) -> None:
         tr.guard.load_state_dict(ck.get("guard") or {}, rates_halved_in_config="schedule" not in ck)
         tr.schedule.load_state_dict(ck.get("schedule") or {}, tr.step, tr.guard.lr_scale)
         tr._pending_eval = bool(ck.get("pending_eval", False))
+        tr._saved_speed = ck.get("speed")  # kept on the same machine, so the run goes on bit for bit
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise CheckpointError(f"checkpoint {ck.get('path', '')} does not fit this run (different model or "
                               f"ganland version?): {type(e).__name__}: {' '.join(str(e).split())[:300]}") from None

@@ -54,13 +54,21 @@ class Means:
 
 
 class Progress:
-    """A tqdm bar over steps, or over seconds when the run is limited by time only; off = plain prints."""
+    """Progress on the console. On a terminal: a tqdm bar over steps, or over seconds when the run
+    is limited by time only. Otherwise (a log file, a pipe, a notebook's captured stream): no bar
+    redraws, but a plain line now and then (`line`). Off: nothing but the lines written above it."""
+
+    PLAIN_EVERY = 30.0  # seconds between plain progress lines when stderr is not a terminal
 
     def __init__(self, enabled: bool, steps_total: Optional[int], seconds_total: Optional[float], start_step: int,
-                 start_seconds: float):
+                 start_seconds: float, terminal: Optional[bool] = None):
         self.bar = None
         self.by_time = steps_total is None and seconds_total is not None
-        if not enabled:
+        self.steps_total, self.seconds_total = steps_total, seconds_total
+        terminal = _is_terminal(sys.stderr) if terminal is None else terminal
+        self.plain = enabled and not terminal  # lines instead of a bar
+        self.last_line = time.monotonic()
+        if not enabled or self.plain:
             return
         from tqdm.auto import tqdm
 
@@ -85,6 +93,17 @@ class Progress:
         if self.bar is not None:
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
 
+    def line(self, where: dict, values: dict) -> None:
+        """Without a bar: a plain progress line, at most every PLAIN_EVERY seconds."""
+        if not self.plain or time.monotonic() - self.last_line < self.PLAIN_EVERY:
+            return
+        self.last_line = time.monotonic()
+        done = (f"/{self.steps_total}" if self.steps_total else "") + \
+            (f", {where['seconds'] / 60:.1f}/{self.seconds_total / 60:g} min" if self.seconds_total else
+             f", {where['seconds'] / 60:.1f} min")
+        shown = "  ".join(f"{k} {values[k]:.3g}" for k in SHOWN if k in values)
+        self.write(f"step {where['step']}{done}" + (f"  {shown}" if shown else ""), err=True)
+
     def write(self, text: str, err: bool = False) -> None:
         """A line above the bar (on stderr with `err`: warnings and the guard's reports)."""
         file = sys.stderr if err else sys.stdout
@@ -97,6 +116,13 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 class RunLog:
@@ -145,10 +171,12 @@ class RunLog:
         self.write(record)
         self.last = record
         self.progress.postfix({k: values[k] for k in SHOWN if k in values})
+        self.progress.line(w, values)
         return record
 
-    def end_epoch(self, epoch: int, report: dict) -> None:
-        """The epoch record (epoch means of the losses, the held-out report) and its console line."""
+    def end_epoch(self, epoch: int, report: dict, say: bool = True) -> None:
+        """The epoch record (epoch means of the losses, the held-out report) and, with `say`, its
+        console line (not for toy samplers, whose "epochs" are only a count of fresh draws)."""
         means = self.epoch_means.read()
         w = self.where()
         record = {"kind": "epoch", "epoch": epoch, "step": w["step"], "images": w["images"],
@@ -157,7 +185,8 @@ class RunLog:
         parts = [f"epoch {epoch}", f"step {w['step']}"]
         parts += [f"{k} {means[k]:.4f}" for k in sorted(means)]
         parts += [f"{k} {v:.4f}" for k, v in report.items()]
-        self.say("  ".join(parts))
+        if say:
+            self.say("  ".join(parts))
 
     def write(self, record: dict) -> None:
         with open(self.path, "a") as f:

@@ -38,8 +38,11 @@ PLOTS: Registry[Plot] = Registry("plot")
 
 
 def _grid(path, fake, real, dataset, title, critic=None, ncols=None):
-    # fake: uint8 (N, C, H, W) here (the loop converts images with to_uint8 first)
-    save_grid(path, np.ascontiguousarray(fake.transpose(0, 2, 3, 1)), ncols=ncols)
+    # fake: uint8 (N, C, H, W) here (the loop converts images with to_uint8 first). Conditional
+    # grids (ncols given: one column per class) are labelled with the class names.
+    names = getattr(dataset, "class_names", None)
+    labels = [names[k] if names and k < len(names) else str(k) for k in range(ncols)] if ncols else None
+    save_grid(path, np.ascontiguousarray(fake.transpose(0, 2, 3, 1)), ncols=ncols, title=title, column_labels=labels)
 
 
 def _curves(path, fake, real, dataset, title, critic=None, ncols=None):
