@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup demo test test-fast bench bench-quality clean data
+.PHONY: setup demo test test-fast bench bench-quality clean data browser
 
 # Virtual environment with pinned dependencies (constraints.txt). Re-run when the pins change.
 $(BIN)/ganland: pyproject.toml constraints.txt
@@ -24,6 +24,16 @@ data:
 
 setup: $(BIN)/ganland data
 
+# The report's browser test opens report.html in Chromium: Debian's chromium and chromium-driver,
+# installed when missing and we are root with apt; otherwise that one test is skipped, saying why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Chromium for the report's browser test: installing Debian's chromium and chromium-driver with apt-get"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	    || echo "apt could not install chromium: the report's browser test will be skipped"; \
+	else echo "No chromium or chromedriver and not root with apt: the report's browser test will be skipped"; fi
+
 # Main job: train the default recipe for about 5 minutes, then say what to do next.
 demo: setup
 	$(BIN)/ganland train fashion-dcgan --minutes 5
@@ -33,7 +43,7 @@ demo: setup
 	@echo "           $(BIN)/ganland train gaussian-1d  # a 1-D GAN in about 20 seconds"
 
 # Everything (what CI runs). test-fast: the unit tests only, under a minute on 2 cores.
-test: $(BIN)/ganland
+test: $(BIN)/ganland browser
 	$(BIN)/python -m pytest tests
 
 test-fast: $(BIN)/ganland

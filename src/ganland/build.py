@@ -112,6 +112,15 @@ def build_optimizer(module: nn.Module, o: OptimizerConfig, fast: bool = True) ->
     return OPTIMIZERS.get(o.name)(module.parameters(), o, fast)
 
 
+def _check_tensorboard() -> None:
+    """train.tensorboard needs the optional package; say how to get it before anything trains."""
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError("train.tensorboard is true but TensorBoard is not installed: pip install "
+                          "'ganland[tensorboard]' (or pip install tensorboard), or set train.tensorboard=false") from None
+
+
 @dataclass
 class Checked:
     """What `check_config` found out while validating (reused by the trainer)."""
@@ -160,6 +169,8 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
         raise ConfigError(f"dataset {train.name!r} holds {len(train)} training samples, fewer than "
                           f"train.batch_size={t.batch_size}; lower the batch size")
     autocast_for(cfg.speed.amp, resolve_device(t.device))  # the device exists here, and takes this precision
+    if t.tensorboard:
+        _check_tensorboard()
     if not stop_rules(cfg):
         raise ConfigError(f"no stopping rule: set one of {', '.join(stop_keys())} "
                           "(or --steps / --epochs / --minutes)")

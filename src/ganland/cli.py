@@ -6,6 +6,8 @@
     ganland sample RUN --n N --out FILE.npz|FILE.png [--class K|NAME] [--seed S] [--truncation T]
                    [--interpolate STEPS]
     ganland export RUN --out FILE.safetensors
+    ganland tensorboard RUN
+    ganland report RUN [--out FILE.html] [--no-floor]
     ganland eval RUN [RUN ...] | --real --dataset NAME | --samples FILE.npz --dataset NAME
     ganland compare RUN_OR_JSONL [...]
     ganland numpy-sine [--iterations N] [--batch-size B] [--set key=value ...] [--out DIR]
@@ -94,6 +96,7 @@ def _print_run_end(result) -> None:
     print("next:")
     print(f"  ganland eval {run}        # score it: {'FID, KID, precision/recall' if result.is_image else 'its metrics'}")
     print(f"  ganland sample {run} --out samples.{'png' if result.is_image else 'npz'}")
+    print(f"  ganland report {run}      # one HTML page: curves, samples over time, scores")
     print(f"  ganland train --resume {run} --steps {2 * result.step}        # train on")
 
 
@@ -125,6 +128,14 @@ def cmd_sample(args) -> int:
         np.savez_compressed(path, **out)
     desc = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in out.items())
     print(f"wrote {path}: {desc} (step {model.step})")
+    return 0
+
+
+def cmd_tensorboard(args) -> int:
+    from .training.tensorboard import rebuild
+
+    folder = rebuild(Path(args.run))
+    print(f"wrote TensorBoard events to {folder}; view them with\n  tensorboard --logdir {folder}")
     return 0
 
 
@@ -235,6 +246,14 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    path = write_report(args.run, args.out, floor=not args.no_floor)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): one self-contained page; open it in a browser")
+    return 0
+
+
 def cmd_recipes(args) -> int:
     from .config import read_recipe, recipe_names
 
@@ -310,6 +329,11 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     s.set_defaults(func=cmd_sample)
 
+    b = sub.add_parser("tensorboard", help="write TensorBoard events of a run trained without them "
+                                           "(from stats.jsonl, metrics.jsonl and its pictures)")
+    b.add_argument("run", help="run folder")
+    b.set_defaults(func=cmd_tensorboard)
+
     x = sub.add_parser("export", help="write a run's generator to one .safetensors file (weights, config, classes)")
     x.add_argument("run", help="run folder or checkpoint file")
     x.add_argument("--out", required=True, help="the .safetensors file to write")
@@ -337,6 +361,13 @@ def make_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="compare recorded scores (refuses different protocols)")
     c.add_argument("sources", nargs="+", help="run folders or metrics .jsonl files (newest final score of each)")
     c.set_defaults(func=cmd_compare)
+
+    r = sub.add_parser("report", help="write a run's self-contained HTML report (curves, quality, samples, scores)")
+    r.add_argument("run", help="run folder")
+    r.add_argument("--out", metavar="FILE.html", help="the page to write (default RUN/report.html)")
+    r.add_argument("--no-floor", action="store_true",
+                   help="skip scoring real data for the quality curve's floor (faster; the curve stays)")
+    r.set_defaults(func=cmd_report)
 
     from .numpy_gan.cli import add_parser as add_numpy_sine
 

@@ -323,11 +323,10 @@ def _normal_1d(samples, labels, target: Target, seed, full, **_):
 
 def _sine(samples, labels, target: Target, seed, full, **_):
     from .metrics import sine_metrics
+    from .metrics.signals import sine_reference
 
     m = sine_metrics(np.asarray(samples, dtype=np.float64))
-    t = target.dataset.target
-    ref = f"sines x0~U{tuple(t['x0'])} freq~U{tuple(t['freq'])} mult~U{tuple(t['mult'])}"
-    return m, Protocol("sine", target.label, len(samples), 0, ref, seed)
+    return m, Protocol("sine", target.label, len(samples), 0, sine_reference(target.dataset.target), seed)
 
 
 def _mixture(samples, labels, target: Target, seed, full, **_):
@@ -418,7 +417,7 @@ def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] =
 
 
 def evaluate_real(cfg, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
-                  weights: Optional[str] = None) -> Score:
+                  weights: Optional[str] = None, full: bool = True) -> Score:
     """The real-data floor: n real *training* samples scored as if generated, same protocol."""
     from .build import build_dataset
 
@@ -437,7 +436,7 @@ def evaluate_real(cfg, n: Optional[int] = None, seed: int = 0, feature_net: Opti
         labels = train.y[idx].numpy() if train.y is not None else None
     else:
         samples, labels = train.draw(n, gen).numpy(), None
-    return evaluate_samples(samples, target, seed, labels, True, feature_net, weights, "real training samples")
+    return evaluate_samples(samples, target, seed, labels, full, feature_net, weights, "real training samples")
 
 
 def samples_target(dataset: str, root: Optional[str] = None, image_size: Optional[int] = None) -> Target:

@@ -21,6 +21,7 @@ from .data import to_uint8
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .registry import close_match_hint
+from .numpy_gan.train import is_numpy_run
 from .training.checkpoint import latest_checkpoint, load_checkpoint
 from .version import __version__
 
@@ -190,8 +191,13 @@ EXPORT_VERSION = 1
 def load(run_or_file: str | Path, device: str = "cpu", ema: bool = True) -> Generator:
     """The generator of a run folder's newest checkpoint, of one checkpoint file, or of a file
     written by `export` (.safetensors). Uses the EMA generator when the run kept one and `ema` is
-    true. Nothing is unpickled."""
+    true. Nothing is unpickled. (A numpy-sine run folder gives its NumPy generator, which samples
+    and is scored the same way but is not an nn.Module.)"""
     path = Path(run_or_file)
+    if path.is_dir() and is_numpy_run(path):  # seed 002's engine: its own kind of generator
+        from .numpy_gan.train import SineGenerator
+
+        return SineGenerator(path)
     if path.is_dir():
         ck = latest_checkpoint(path)
     elif path.suffix == ".safetensors" and path.is_file():

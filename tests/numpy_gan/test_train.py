@@ -64,7 +64,8 @@ def test_same_seed_same_run_and_float32():
 def test_run_folder(tmp_path):
     out = tmp_path / "run"
     r = train_sine(iterations=400, batch_size=8, seed=0, out=out, log_every=100, eval_every=200, n_eval=200)
-    for name in ("config.yaml", "stats.jsonl", "metrics.json", "curves.png", "loss.png", "weights.npz", "samples.npz"):
+    for name in ("config.yaml", "stats.jsonl", "metrics.json", "metrics.jsonl", "samples/latest.png",
+                 "samples/training.png", "weights.npz", "samples.npz"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["iterations"] == 400 and cfg["lr_g"] == 0.01
@@ -100,7 +101,7 @@ def test_command_line(tmp_path, capsys):
     assert main(["numpy-sine", "--iterations", "200", "--batch-size", "4", "--set", "optimizer=adam",
                  "--set", "betas=[0.5, 0.9]", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "sine-like curves:" in text and str(out / "curves.png") in text and "iteration     200" in text
+    assert "sine-like curves:" in text and str(out / "samples" / "latest.png") in text and "iteration     200" in text
     assert yaml.safe_load((out / "config.yaml").read_text())["betas"] == [0.5, 0.9]
     assert main(["numpy-sine", "--set", "optimzer=adam"]) == 2
     assert "Did you mean" in capsys.readouterr().err
@@ -127,3 +128,28 @@ def test_the_seeds_run_learns_sines():
     assert r.metrics["rmse_median"] < 0.05 < untrained["rmse_median"]
     lo, hi = SINE_RANGES["mult"]
     assert lo - 0.1 * (hi - lo) < r.metrics["mult_mean"] < hi
+
+
+@pytest.mark.e2e
+def test_a_numpy_run_is_read_by_every_command(tmp_path, capsys):
+    """eval, sample and compare take a numpy-sine run folder like any other; --resume says plainly why not."""
+    from ganland.config import load_config
+    from ganland.training.loop import train
+
+    out = tmp_path / "np"
+    train_sine(iterations=300, batch_size=8, seed=0, out=out, n_eval=1000)
+    [recorded] = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert recorded["protocol"]["evaluator"] == "sine" and recorded["step"] == 300
+    assert main(["eval", str(out)]) == 0  # seed 0, 1,000 curves: the protocol of any sine run
+    assert "protocol: sine on sine, 1000 generated vs closed-form real" in capsys.readouterr().out
+    assert main(["sample", str(out), "--n", "7", "--out", str(tmp_path / "c.npz")]) == 0
+    assert np.load(tmp_path / "c.npz")["samples"].shape == (7, 10)
+    torch_run = train(load_config("sine", {"train.steps": 3, "train.progress": False}), str(tmp_path / "t")).run_dir
+    assert main(["eval", str(torch_run)]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(out), str(torch_run)]) == 0  # the NumPy engine next to the torch one
+    table = capsys.readouterr().out
+    assert f"run {out} step 300" in table and f"run {torch_run} step 3" in table and "sine_share" in table
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "trains in one go and keeps no checkpoints to resume. Train a longer one: ganland numpy-sine " \
+        "--iterations N" in capsys.readouterr().err

@@ -28,6 +28,11 @@ SINE_TOL = 0.1  # parameter ranges are widened by this fraction of their width o
 # 1-D normal
 
 
+def sine_reference(ranges: dict) -> str:
+    """The protocol's description of the sine target: its parameter ranges."""
+    return f"sines x0~U{tuple(ranges['x0'])} freq~U{tuple(ranges['freq'])} mult~U{tuple(ranges['mult'])}"
+
+
 def normal_1d_stats(samples, mean: float, std: float) -> dict:
     """samples (N,) or (N, 1), N >= 2, against N(mean, std) -> {mean, std, ks, w1}.
 

@@ -74,4 +74,9 @@ def run_cli(args) -> int:
               f"(data {m['mult_mean_data']:.3f} +- {m['mult_std_data']:.3f})")
     print(f"run folder:  {result.run_dir}")
     print(f"curves:      {result.files['curves']}")
+    print(f"losses:      {result.files['loss']}")
+    print("next:")
+    print(f"  ganland eval {result.run_dir}      # score it again (like any sine run: compare takes both)")
+    print(f"  ganland sample {result.run_dir} --n 1000 --out curves.npz")
+    print(f"  ganland numpy-sine --iterations {2 * cfg.iterations} ...   # longer (a numpy-sine run trains in one go)")
     return 0

@@ -4,9 +4,13 @@
     result = train_sine(iterations=50_000, batch_size=1, seed=0, out="runs/numpy-sine")
     result.metrics["sine_share"]   # share of 1,000 generated curves that are sines in the data's ranges
 
-The run folder holds config.yaml, stats.jsonl (interval means of the losses), metrics.json
-(`sine_metrics` of 1,000 generated curves), curves.png (50 generated curves over 50 real ones,
-the seed's picture), loss.png, weights.npz (G.* and D.* arrays) and samples.npz (the scored curves).
+The run folder has the layout of every ganland run, so `ganland eval`, `sample` and `compare`
+read it: config.yaml (the settings, marked `engine: numpy-sine`), stats.jsonl (interval means of
+the losses), metrics.jsonl (the final `sine_metrics` of 1,000 generated curves as a score with its
+protocol, comparable with a torch `sine` run's), samples/latest.png (50 generated curves over 50
+real ones, the seed's picture), samples/training.png (the losses), weights.npz (G.* and D.*
+arrays), and metrics.json (the metrics with the training time) and samples.npz (the scored curves).
+It trains in one go: it has no checkpoints to resume from.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ import yaml
 
 from ..config import check_value
 from ..errors import ConfigError, GanlandError
-from ..metrics.signals import SINE_RANGES, sine_metrics
+from ..metrics.signals import SINE_RANGES, sine_metrics, sine_reference
 from ..registry import close_match_hint
 from .gan import NumpyGAN, build_discriminator, build_generator
 from .layers import Sequential, as_dtype
@@ -32,6 +36,7 @@ from .losses import G_LOSSES
 from .optim import OPTIMIZERS
 
 DEFAULT_LR = {"sgd": 0.01, "adam": 0.001}  # used when lr_g / lr_d are None
+ENGINE = "numpy-sine"  # the marker in a run folder's config.yaml
 
 
 @dataclass
@@ -256,12 +261,14 @@ def write_run(run_dir: Path, result: SineResult, curves: np.ndarray, real: np.nd
     """Write the run folder's files -> {name: path}."""
     from ..viz.plots import loss_curves
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     cfg = result.config
     files = {name: run_dir / f for name, f in (
-        ("config", "config.yaml"), ("stats", "stats.jsonl"), ("metrics", "metrics.json"), ("curves", "curves.png"),
-        ("loss", "loss.png"), ("weights", "weights.npz"), ("samples", "samples.npz"))}
-    files["config"].write_text(yaml.safe_dump(_json_safe(dataclasses.asdict(cfg)), sort_keys=False))
+        ("config", "config.yaml"), ("stats", "stats.jsonl"), ("metrics", "metrics.json"),
+        ("scores", "metrics.jsonl"), ("curves", "samples/latest.png"), ("loss", "samples/training.png"),
+        ("weights", "weights.npz"), ("samples", "samples.npz"))}
+    settings = {"engine": ENGINE, **_json_safe(dataclasses.asdict(cfg))}
+    files["config"].write_text(yaml.safe_dump(settings, sort_keys=False))
     with open(files["stats"], "w") as f:
         for rec in result.stats:
             f.write(json.dumps(_json_safe(rec)) + "\n")
@@ -273,6 +280,7 @@ def write_run(run_dir: Path, result: SineResult, curves: np.ndarray, real: np.nd
         "samples_per_second": round(cfg.iterations * cfg.batch_size / max(result.seconds, 1e-9), 1),
     }
     files["metrics"].write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
+    files["scores"].write_text(json.dumps(_json_safe(score_record(run_dir, result, len(curves)))) + "\n")
     weights = {f"G.{k}": v for k, v in result.gan.G.state_dict().items()}
     weights.update({f"D.{k}": v for k, v in result.gan.D.state_dict().items()})
     np.savez(files["weights"], **weights)
@@ -282,6 +290,19 @@ def write_run(run_dir: Path, result: SineResult, curves: np.ndarray, real: np.nd
     plot_curves(files["curves"], curves[:50], real, title)
     loss_curves(result.stats, files["loss"], title=f"NumPy GAN losses (means over {cfg.log_every} iterations)")
     return files
+
+
+def score_record(run_dir: Path, result: SineResult, n: int) -> dict:
+    """The final metrics as a metrics.jsonl record, under the protocol `ganland eval` gives a torch
+    `sine` run (evaluator "sine", closed-form target, n generated curves), so `compare` takes both."""
+    from ..version import __version__
+
+    cfg = result.config
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "source": f"run {run_dir} step {cfg.iterations}",
+            "step": cfg.iterations, "seconds": 0.0, "metrics": result.metrics,
+            "protocol": {"evaluator": "sine", "dataset": "sine", "n_generated": n, "n_real": 0,
+                         "reference": sine_reference(dict(SINE_RANGES, n_points=cfg.n_points)), "seed": cfg.seed,
+                         "feature_net": None, "feature_net_sha256": None, "ganland_version": __version__}}
 
 
 def plot_curves(path: Path, fake: np.ndarray, real: np.ndarray, title: str = "") -> Path:
@@ -324,3 +345,52 @@ def load_weights(path: str | Path, dtype=None) -> tuple[Sequential, Sequential]:
     G.load_state_dict(g)
     D.load_state_dict(d)
     return G, D
+
+
+# ---------------------------------------------------------------------------------------------
+# A trained run, for `ganland eval` and `ganland sample`
+
+
+def is_numpy_run(path: Path) -> bool:
+    """Whether `path` is the folder of a numpy-sine run."""
+    config = Path(path) / "config.yaml"
+    if not (Path(path) / "weights.npz").is_file() or not config.is_file():
+        return False
+    try:
+        return (yaml.safe_load(config.read_text()) or {}).get("engine") == ENGINE
+    except (yaml.YAMLError, OSError, AttributeError):
+        return False
+
+
+class SineGenerator:
+    """A numpy-sine run's generator, with what `ganland eval` and `ganland sample` ask of a model:
+    `.sample(n, seed=...)` -> {"samples": float32 (n, n_points)}, and `.config`, a ganland Config
+    of the sine target (so evaluation scores it like a torch `sine` run)."""
+
+    is_image, n_classes, class_names = False, 0, None
+
+    def __init__(self, run_dir: Path):
+        from ..config import load_config
+
+        settings = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        settings.pop("engine", None)
+        self.settings = make_config(**settings)
+        self.G, _ = load_weights(Path(run_dir) / "weights.npz")
+        self.step = self.settings.iterations
+        self.config = load_config(None, {"recipe": ENGINE, "data.name": "sine",
+                                         "data.options": {"n_points": self.settings.n_points}, "model.name": "mlp",
+                                         "model.z_dim": self.settings.z_dim, "train.steps": self.settings.iterations,
+                                         "train.seed": self.settings.seed})
+
+    def sample(self, n: int, classes=None, seed: int = 0, batch_size: int = 0, truncation=None) -> dict:
+        if classes is not None or truncation is not None:
+            raise ConfigError("a numpy-sine run is unconditional and draws plain N(0, 1) noise: no classes or "
+                              "truncation")
+        if n < 1:
+            raise ConfigError(f"n must be at least 1, got {n}")
+        z = np.random.default_rng(seed).standard_normal((n, self.settings.z_dim)).astype(self.settings.dtype)
+        return {"samples": generate(self.G, z).astype(np.float32)}
+
+    def interpolate(self, *args, **kwargs) -> dict:
+        raise ConfigError("latent walks are for ganland's torch models; a numpy-sine run samples only "
+                          "(ganland sample RUN --n N --out FILE.npz)")

@@ -120,7 +120,7 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: bytes, _test_pause: bool = False) -> None:
+def atomic_write(path: Path, data: bytes, _test_pause: bool = False, what: str = "file") -> None:
     """Write `data` to a temporary file in the same folder, fsync it, rename it over `path`, and
     fsync the folder. A crash at any moment leaves either the old file or the complete new one.
 
@@ -150,7 +150,7 @@ def atomic_write(path: Path, data: bytes, _test_pause: bool = False) -> None:
         cause = e.strerror or str(e)
         code = f" [{errno.errorcode[e.errno]}]" if e.errno in errno.errorcode else ""
         raise CheckpointError(f"could not write {path}: {cause}{code}; nothing was replaced: the previous "
-                              "checkpoint (if any) is intact") from e
+                              f"{what} (if any) is intact") from e
     finally:
         if tmp is not None:
             try:
@@ -161,7 +161,7 @@ def atomic_write(path: Path, data: bytes, _test_pause: bool = False) -> None:
 
 def atomic_save(obj: dict, path: Path) -> None:
     """`encode(obj)` written atomically to `path` (see `atomic_write`)."""
-    atomic_write(path, encode(obj), _test_pause=True)
+    atomic_write(path, encode(obj), _test_pause=True, what="checkpoint")
 
 
 def save_checkpoint(run: Path, step: int, state: dict, keep: int) -> Path:

@@ -34,6 +34,7 @@ class InTrainingEval:
         self.z = sample_z(e.n_samples, cfg.model.z_dim, cfg.model.z_prior, torch.Generator().manual_seed(e.seed), "cpu")
         self.c = torch.arange(e.n_samples) % n_classes if n_classes else None
         self.seed, self.full, self.is_image = e.seed, e.full, test_set.is_image
+        self.listeners: list[Callable[[Score], None]] = []  # given each score (e.g. TensorBoard)
 
     def score(self, generate: Callable, step: int) -> Score:
         """Score the generator's samples of the fixed noise at `step`."""
@@ -50,6 +51,8 @@ class InTrainingEval:
         score = self.score(generate, step)
         path = self.run_dir / "metrics.jsonl"
         append_score(path, score)
+        for listener in self.listeners:
+            listener(score)
         history = [s for s in read_scores(path) if s.source.startswith("in-training")]
         (self.run_dir / "samples").mkdir(exist_ok=True)
         quality_curve(history, self.run_dir / "samples" / "quality.png", self.curve.headline,

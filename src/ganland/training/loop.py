@@ -31,6 +31,7 @@ from ..config import Config, load_config, resumable_text, resume_changes, stop_k
 from ..device import autocast_for, resolve_device
 from ..errors import CheckpointError, ConfigError, Interrupted
 from ..generator import generate, sample_z
+from ..numpy_gan.train import is_numpy_run
 from .batches import RealBatches
 from .checkpoint import atomic_write, latest_checkpoint, list_checkpoints, remove_temporary_files, save_checkpoint
 from .eval_hook import InTrainingEval, heldout_report
@@ -40,6 +41,7 @@ from .pictures import Pictures
 from .schedule import LearningRates, step_budget
 from .autotune import SlowdownWatch, SpeedChoice, apply, choose
 from .state import load_run_state, run_state, seed_everything
+from .tensorboard import TensorBoard
 from .stats import Clock, RunLog
 from .step import StepSettings, d_step, ema_update, g_step
 
@@ -95,6 +97,7 @@ class Trainer:
         self.speed: Optional[SpeedChoice] = None  # threads and precision, chosen when training starts
         self._saved_speed: Optional[dict] = None  # the choice a resumed checkpoint recorded
         self._step_seconds = 0.0  # time inside training steps since the last log (pictures etc. left out)
+        self._tensorboard: Optional[TensorBoard] = None  # train.tensorboard: the event writer, once training
 
         # The collaborators.
         self.log = RunLog(self.run_dir, self.where, warn_non_finite=not t.guard)
@@ -124,8 +127,11 @@ class Trainer:
     def restore(self, ck: dict) -> None:
         """Go back to a checkpoint's state (the guard's rollback): everything, and the files after it."""
         self.load_state_dict(ck)
-        self._saved = None
+        self._saved = self.pictures.saved_step = None  # the steps ahead are trained (and drawn) again
         self.log.trim(self.step, self.epoch)  # what the diverged stretch logged
+        if self._tensorboard is not None:  # and its events: a writer that purges them
+            self._tensorboard.close()
+            self._open_tensorboard()
 
     # ---- where the run is -------------------------------------------------------------------------
 
@@ -201,6 +207,8 @@ class Trainer:
                 return self._fit(stop)
             finally:
                 self.log.close()
+                if self._tensorboard is not None:
+                    self._tensorboard.close()
 
     def _fit(self, stop: StopRequest) -> RunResult:
         t = self.cfg.train
@@ -210,6 +218,8 @@ class Trainer:
         self.clock.start()
         self._last_save = time.monotonic()
         self.log.start(t.progress, self.budget, 60.0 * t.minutes if t.minutes else None)
+        if t.tensorboard:
+            self._open_tensorboard()
         self._choose_speed()  # before the first checkpoint, which records the choice
         if self.guard.checks is not None:
             tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D))
@@ -239,6 +249,14 @@ class Trainer:
                               f"so far. Continue with `{self._resume_command()}`", stop.signum)
         return self.result(samples, checkpoint)
 
+    def _open_tensorboard(self) -> None:
+        """TensorBoard events (tensorboard.py) from this step on: every record, score and picture."""
+        self._tensorboard = tb = TensorBoard(self.run_dir, self.step, self.cfg.to_yaml())
+        self.log.listeners[:] = [tb.record]
+        self.pictures.listeners[:] = [tb.image]
+        if self.evaluation is not None:
+            self.evaluation.listeners[:] = [tb.score]
+
     def _choose_speed(self) -> None:
         """Threads and precision for this machine (autotune.py), recorded in stats.jsonl when new."""
         self.speed = choose(self, self._saved_speed)
@@ -246,7 +264,8 @@ class Trainer:
         self._watch = SlowdownWatch(self.speed.seconds_per_step)
         if self.speed.source != "checkpoint":
             self.log.write({**self.speed.record(), "step": self.step})
-            self.log.say(f"speed: {self.speed.threads or torch.get_num_threads()} threads, {self.speed.amp} "
+            threads = self.speed.threads or torch.get_num_threads()
+            self.log.say(f"speed: {threads} thread{'s' if threads > 1 else ''}, {self.speed.amp} "
                          f"({self.speed.source})")
 
     def _train_one_step(self) -> None:
@@ -334,6 +353,9 @@ def resume_trainer(run_dir: str | Path, overrides: Optional[dict] = None) -> Tra
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"cannot resume {run_dir}: no such run folder")
+    if is_numpy_run(run_dir):
+        raise ConfigError(f"{run_dir} is a numpy-sine run: seed 002's NumPy engine trains in one go and keeps no "
+                          "checkpoints to resume. Train a longer one: ganland numpy-sine --iterations N --out NEW_DIR")
     ck = latest_checkpoint(run_dir)
     tree = yaml_load(ck["config_yaml"], f"{ck['path']} config")
     overrides = dict(overrides or {})

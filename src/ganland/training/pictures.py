@@ -45,11 +45,17 @@ class Pictures:
         if not train_set.is_image:
             self.real = (test_set.draw(self.plot.n, torch.Generator().manual_seed(seed + 4)).numpy()
                          if not test_set.finite else test_set.x[: self.plot.n].float().numpy())
+        self.listeners: list[Callable[[Path, int], None]] = []  # given each picture written, with its step
+        self.saved_step: Optional[int] = None  # the step of the newest picture written
         pack = getattr(D, "pack", 1)
         self.with_surface = (not train_set.is_image and train_set.shape == (2,) and not n_classes and pack == 1)
 
     def save(self, step: int, generate: Callable, stats_rows: list[dict]) -> Path:
-        """Samples of the fixed noise at `step` (and latest.png), and training.png from `stats_rows`."""
+        """Samples of the fixed noise at `step` (and latest.png), and training.png from `stats_rows`;
+        once per step (the end of a run often falls on a picture step)."""
+        if step == self.saved_step:
+            return self.folder / f"latest{self.plot.suffix}"
+        self.saved_step = step
         fake = generate(self.fixed_z, self.fixed_c)
         fake_np = to_uint8(fake).numpy() if self.train_set.is_image else fake.numpy()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -59,6 +65,8 @@ class Pictures:
         self.plot.draw(path, fake_np, self.real, self.train_set, title, critic, self.columns)
         latest = self.folder / f"latest{self.plot.suffix}"
         shutil.copyfile(path, latest)
+        for listener in self.listeners:
+            listener(path, step)
         if stats_rows:  # the run's curves so far, beside its newest samples
             training_curves(stats_rows, self.folder / "training.png", title)
         return latest

@@ -138,6 +138,7 @@ class RunLog:
         self.last: dict = {}  # the newest train record
         self.progress = Progress(False, None, None, 0, 0.0)  # replaced by `start`
         self._warn = warn_non_finite  # say once when the losses turn NaN/inf (when no guard watches them)
+        self.listeners: list[Callable[[dict], None]] = []  # also given every record (e.g. TensorBoard)
 
     @property
     def path(self) -> Path:
@@ -191,6 +192,8 @@ class RunLog:
     def write(self, record: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        for listener in self.listeners:
+            listener(record)
 
     def say(self, text: str, err: bool = False) -> None:
         self.progress.write(text, err)
