@@ -55,16 +55,20 @@ def test_the_fastest_candidate_wins_and_is_cached(tmp_path):
     assert tune(0, "auto", "dcgan", fake, cache, BF16, cores=2).source == "measured"
 
 
-def test_a_tie_goes_to_fewer_threads_and_fp32_and_a_fixed_setting_measures_nothing(tmp_path):
+def test_fewer_threads_and_fp32_win_unless_another_is_clearly_faster(tmp_path):
     tie = FakeTimes({(1, "fp32"): 0.05, (1, "bf16"): 0.05, (2, "fp32"): 0.05, (2, "bf16"): 0.05})
     assert (lambda c: (c.threads, c.amp))(tune(0, "auto", "x", tie, None, BF16, cores=2)) == (1, "fp32")
+    noise = FakeTimes({(1, "fp32"): 1.346, (2, "fp32"): 1.319})  # 2 % apart: within the timing noise
+    assert tune(0, "auto", "y", noise, None, AVX2, cores=2).threads == 1
+    clear = FakeTimes({(1, "fp32"): 1.0, (2, "fp32"): 0.85})
+    assert tune(0, "auto", "z", clear, None, AVX2, cores=2).threads == 2
     fixed = FakeTimes({})
     choice = tune(2, "fp32", "x", fixed, None, BF16, cores=2)
     assert fixed.calls == [] and (choice.threads, choice.amp, choice.source) == (2, "fp32", "set")
 
 
-def fake_trainer(budget=None, minutes=None, params=10, threads=0, amp="auto", device="cpu"):
-    model = torch.nn.Linear(params, 1, bias=False)
+def fake_trainer(budget=None, minutes=None, conv=False, threads=0, amp="auto", device="cpu"):
+    model = torch.nn.Conv2d(1, 1, 3) if conv else torch.nn.Linear(10, 1, bias=False)
     cfg = types.SimpleNamespace(speed=types.SimpleNamespace(threads=threads, amp=amp),
                                 train=types.SimpleNamespace(minutes=minutes))
     settings = types.SimpleNamespace(autocast=("cuda", torch.bfloat16) if device == "cuda" else None)
@@ -78,11 +82,11 @@ def bf16_machine(monkeypatch):
     monkeypatch.setattr(autotune.os, "cpu_count", lambda: 2)
 
 
-def test_short_runs_decide_from_the_model_size_without_timing(bf16_machine):
-    small = choose(fake_trainer(budget=50), None)
-    assert (small.threads, small.amp, small.source) == (1, "fp32", "short run")
-    big = choose(fake_trainer(budget=50, params=2_000_000), None)
-    assert (big.threads, big.amp) == (2, "fp32")
+def test_short_runs_decide_from_the_kind_of_model_without_timing(bf16_machine):
+    mlp = choose(fake_trainer(budget=50), None)
+    assert (mlp.threads, mlp.amp, mlp.source) == (1, "fp32", "short run")
+    conv = choose(fake_trainer(budget=50, conv=True), None)
+    assert (conv.threads, conv.amp) == (2, "fp32")
     assert choose(fake_trainer(budget=50, amp="bf16"), None).amp == "bf16"  # asked for
 
 
