@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 FAST_OFF = {"speed.reuse_fake": False, "speed.channels_last": False}
+AGAINST = {"speed-off": ("speed_off", FAST_OFF),  # the speed settings must not buy speed with quality
+           "fp32": ("fp32", {"speed.amp": "fp32"})}  # nor may bf16, where the machine's choice takes it
 
 
 def train_run(out: Path, minutes: float, eval_every: int, overrides: dict, resume: bool = False):
@@ -51,7 +53,10 @@ def curve(run: Path) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", default="10,30", help="two training budgets, comma-separated")
+    ap.add_argument("--minutes", default="10,30", help="one or two training budgets, comma-separated (the "
+                                                     "default run is resumed to the second)")
+    ap.add_argument("--against", choices=sorted(AGAINST), default="speed-off",
+                    help="the comparison run: speed settings off (default), or fp32 where the defaults chose bf16")
     ap.add_argument("--eval-every", type=int, default=500, help="steps between in-training FIDs (2,000 samples)")
     ap.add_argument("--out", default="runs/time-to-quality", help="folder for the runs")
     ap.add_argument("--png", default="docs/images/time-to-quality.png", help="where the curve goes")
@@ -62,7 +67,8 @@ def main() -> None:
         text = Path(args.replot).read_text()
         _plot(json.loads(text[text.index("{"):]), Path(args.png))
         return
-    first, second = (float(m) for m in args.minutes.split(","))
+    budgets = [float(m) for m in args.minutes.split(",")]
+    first, second = budgets[0], (budgets[1] if len(budgets) > 1 else None)
     out = Path(args.out) / time.strftime("%Y%m%d-%H%M%S")
 
     from ganland.evaluation import evaluate_real, evaluate_run
@@ -79,15 +85,20 @@ def main() -> None:
         return {k: s.metrics[k] for k in ("fid", "kid", "precision", "recall", "is", "class_coverage")} | \
             {"step": s.step}
 
-    runs = [("defaults", {})] + ([] if args.no_compare else [("speed_off", FAST_OFF)])
+    runs = [("defaults", {})] + ([] if args.no_compare else [AGAINST[args.against]])
     for name, overrides in runs:
         res = train_run(out / name, first, args.eval_every, overrides)
         at = score(res.run_dir) | {"images_per_s": round(res.step * 64 / res.seconds, 1)}  # batch 64
         report["runs"][name] = {"overrides": overrides, f"at_{first:g}_min": at}
         print(f"{name} after {first:g} min: FID {report['runs'][name][f'at_{first:g}_min']['fid']:.2f}",
               flush=True)
-    res = train_run(out / "defaults", second, args.eval_every, {}, resume=True)
-    report["runs"]["defaults"][f"at_{second:g}_min"] = score(res.run_dir)
+    if second is not None:
+        res = train_run(out / "defaults", second, args.eval_every, {}, resume=True)
+        report["runs"]["defaults"][f"at_{second:g}_min"] = score(res.run_dir)
+    for name, _ in runs:  # the threads and precision each run trained with (ganland's choice or the override)
+        setup = [json.loads(line) for line in (out / name / "stats.jsonl").read_text().splitlines()
+                 if '"setup"' in line]
+        report["runs"][name]["speed"] = {k: setup[0][k] for k in ("threads", "amp", "speed_source")} if setup else None
     for name, _ in runs:
         report["runs"][name]["curve"] = curve(out / name)
 

@@ -13,7 +13,7 @@ import yaml
 
 from ganland.cli import main
 from ganland.errors import ConfigError, DivergenceError
-from ganland.training import loop
+from ganland.training import checkpoint, loop
 from ganland.training.checkpoint import list_checkpoints, load_checkpoint
 from ganland.training.guard import CRITIC_LIMIT, DivergenceGuard
 from ganland.training.loop import Trainer, resume, train
@@ -56,7 +56,7 @@ def saved(monkeypatch) -> list[int]:
     """Every checkpoint the trainer writes is checked for NaN/inf in any tensor (weights, EMA,
     optimizer state, running sums of the logged values); returns the steps saved."""
     steps: list[int] = []
-    original = loop.save_checkpoint
+    original = checkpoint.save_checkpoint
 
     def save(run, step, state, keep):
         bad = [t for t in tensors_in(state) if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -64,7 +64,7 @@ def saved(monkeypatch) -> list[int]:
         steps.append(step)
         return original(run, step, state, keep)
 
-    monkeypatch.setattr(loop, "save_checkpoint", save)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
     return steps
 
 

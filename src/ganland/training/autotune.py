@@ -256,6 +256,17 @@ def choose(trainer, saved: Optional[dict]) -> SpeedChoice:
                 step_timer(trainer), cache_root() / "speed-choices.json", flags)
 
 
+def start_speed(trainer) -> tuple[SpeedChoice, "SlowdownWatch"]:
+    """Choose (`choose`), apply, and, when the choice is new, record it in stats.jsonl and say it."""
+    choice = choose(trainer, trainer._saved_speed)
+    apply(choice, trainer.settings, trainer.device)
+    if choice.source != "checkpoint":
+        trainer.log.write({**choice.record(), "step": trainer.step})
+        threads = choice.threads or torch.get_num_threads()
+        trainer.log.say(f"speed: {threads} thread{'s' if threads > 1 else ''}, {choice.amp} ({choice.source})")
+    return choice, SlowdownWatch(choice.seconds_per_step)
+
+
 def worth_measuring(budget: Optional[int], minutes: Optional[float]) -> bool:
     """A few seconds of timing pay off over a long run, not over a short test run."""
     return (budget is not None and budget >= WORTH_MEASURING_STEPS) or (budget is None and minutes is not None
@@ -271,11 +282,21 @@ def apply(choice: SpeedChoice, settings, device: torch.device) -> None:
 
 class SlowdownWatch:
     """Says once when training steps take far longer than the choice measured (another process on
-    the same cores is the usual cause)."""
+    the same cores is the usual cause). `add` the time of each step; `check` at each log."""
 
     def __init__(self, expected: Optional[float]):
         self.expected = expected  # seconds per step measured at the start; None: nothing to compare
         self.warned = False
+        self.seconds = self.steps = 0  # inside training steps since the last check (pictures etc. left out)
+
+    def add(self, seconds: float) -> None:
+        self.seconds, self.steps = self.seconds + seconds, self.steps + 1
+
+    def check_window(self) -> Optional[str]:
+        """The warning for the steps since the last check, if they were far too slow."""
+        message = self.check(self.seconds / self.steps) if self.steps else None
+        self.seconds = self.steps = 0
+        return message
 
     def check(self, seconds_per_step: float) -> Optional[str]:
         if self.warned or not self.expected or seconds_per_step < SLOWER_WARNING * self.expected:

@@ -179,6 +179,32 @@ def save_checkpoint(run: Path, step: int, state: dict, keep: int) -> Path:
     return path
 
 
+class Saver:
+    """When a run saves: every `every` generator steps (0 = never on a schedule), and after `minutes`
+    without a checkpoint (0 = off); at most one file per step (the end of a run often falls on a
+    checkpoint step)."""
+
+    def __init__(self, run: Path, keep: int, every: int, minutes: float):
+        self.run, self.keep, self.every, self.minutes = Path(run), keep, every, minutes
+        self.saved: Optional[tuple[int, Path]] = None  # (step, file) of the newest checkpoint written here
+        self.last = time.monotonic()  # when it was written (or when the run started)
+
+    def due(self, step: int) -> bool:
+        late = self.minutes and time.monotonic() - self.last >= 60.0 * self.minutes
+        return bool((self.every and step % self.every == 0) or late)
+
+    def save(self, step: int, state) -> Path:
+        """The checkpoint of `step`, written from `state()` unless this step is saved already."""
+        if self.saved is None or self.saved[0] != step:
+            self.last = time.monotonic()
+            self.saved = (step, save_checkpoint(self.run, step, state(), self.keep))
+        return self.saved[1]
+
+    def forget(self) -> None:
+        """The state changed without the step moving on (a rollback): the next save writes again."""
+        self.saved = None
+
+
 def remove_temporary_files(run: Path) -> list[Path]:
     """Delete the temporary files of checkpoint writes that a crash interrupted; returns them."""
     folder = checkpoint_dir(run)

@@ -10,7 +10,9 @@ rest is handed to collaborators, one job each:
   guard.py       divergence checks, and rollback to the newest checkpoint
   state.py       what a checkpoint holds: the run's whole state, every random stream
   interrupt.py   Ctrl-C / SIGTERM: stop after the current step
-  checkpoint.py  atomic, checksummed checkpoint files
+  autotune.py    threads and precision for this machine, timed on the run's own model
+  tensorboard.py TensorBoard events (train.tensorboard)
+  checkpoint.py  atomic, checksummed checkpoint files, and when to write them (Saver)
 
 A run folder holds config.yaml (the resolved config, never changed by the run), stats.jsonl,
 metrics.jsonl, samples/ and checkpoints/ (step_XXXXXXXXX.pt, each carrying its own config).
@@ -33,13 +35,13 @@ from ..errors import CheckpointError, ConfigError, Interrupted
 from ..generator import generate, sample_z
 from ..numpy_gan.train import is_numpy_run
 from .batches import RealBatches
-from .checkpoint import atomic_write, latest_checkpoint, list_checkpoints, remove_temporary_files, save_checkpoint
+from .checkpoint import Saver, atomic_write, latest_checkpoint, list_checkpoints, remove_temporary_files
 from .eval_hook import InTrainingEval, heldout_report
 from .guard import DivergenceGuard, Guard, state_tensors
 from .interrupt import StopRequest, explained, resume_command
 from .pictures import Pictures
 from .schedule import LearningRates, step_budget
-from .autotune import SlowdownWatch, SpeedChoice, apply, choose
+from .autotune import SpeedChoice, start_speed
 from .state import load_run_state, run_state, seed_everything
 from .tensorboard import TensorBoard
 from .stats import Clock, RunLog
@@ -59,6 +61,16 @@ class RunResult:
     last_stats: dict = field(default_factory=dict)
     finished_before: str = ""  # a resumed run that had already reached its stopping rule: which ("5000 steps")
     is_image: bool = False  # whether the samples are images
+
+    @staticmethod
+    def of(tr: "Trainer", samples: Optional[Path] = None, checkpoint: Optional[Path] = None,
+           finished_before: str = "") -> "RunResult":
+        """Where a trainer stands, as a result (the newest files on disk where none are given)."""
+        last = tr.log.last or next((r for r in reversed(tr.log.rows()) if r.get("kind") == "train"), {})
+        newest = list_checkpoints(tr.run_dir)
+        return RunResult(tr.run_dir, tr.step, tr.epochs_done, tr.clock.total(), samples or tr.pictures.latest(),
+                         checkpoint or (newest[0] if newest else None), last, finished_before,
+                         bool(tr.train_set.is_image))
 
 
 class Trainer:
@@ -91,12 +103,10 @@ class Trainer:
                                    self.device, labels=bool(self.n_classes), channels_last=self.channels_last)
         self.step = self.d_steps = self.epoch = self.images = 0  # G steps, D steps, epochs done, real images shown
         self.clock = Clock()  # training wall-clock, earlier processes included
-        self._saved: Optional[tuple[int, Path]] = None  # (step, file) of the newest checkpoint written here
-        self._last_save = 0.0  # time.monotonic() of the newest checkpoint (or of the start)
+        self.saver = Saver(self.run_dir, t.keep_checkpoints, t.checkpoint_every, t.checkpoint_minutes)
         self._pending_eval = False  # an evaluation due at this step that a signal put off
         self.speed: Optional[SpeedChoice] = None  # threads and precision, chosen when training starts
         self._saved_speed: Optional[dict] = None  # the choice a resumed checkpoint recorded
-        self._step_seconds = 0.0  # time inside training steps since the last log (pictures etc. left out)
         self._tensorboard: Optional[TensorBoard] = None  # train.tensorboard: the event writer, once training
 
         # The collaborators.
@@ -127,11 +137,12 @@ class Trainer:
     def restore(self, ck: dict) -> None:
         """Go back to a checkpoint's state (the guard's rollback): everything, and the files after it."""
         self.load_state_dict(ck)
-        self._saved = self.pictures.saved_step = None  # the steps ahead are trained (and drawn) again
+        self.saver.forget()
+        self.pictures.saved_step = None  # the steps ahead are trained (and drawn) again
         self.log.trim(self.step, self.epoch)  # what the diverged stretch logged
         if self._tensorboard is not None:  # and its events: a writer that purges them
             self._tensorboard.close()
-            self._open_tensorboard()
+            self._tensorboard = TensorBoard.attach(self)
 
     # ---- where the run is -------------------------------------------------------------------------
 
@@ -145,7 +156,8 @@ class Trainer:
 
     def reached(self) -> Optional[str]:
         """The stopping rule the run has reached, in words ("2000 steps"), or None."""
-        done = {"train.steps": self.step, "train.epochs": self.epochs_done + 1e-9, "train.minutes": self.clock.total() / 60}
+        done = {"train.steps": self.step, "train.epochs": self.epochs_done + 1e-9,
+                "train.minutes": self.clock.total() / 60}
         for key, limit in stop_rules(self.cfg).items():
             if done[key] >= limit:
                 return f"{limit if isinstance(limit, int) else format(limit, 'g')} {key.split('.')[-1]}"
@@ -168,17 +180,6 @@ class Trainer:
         tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D)) if weights else []
         return self.guard.healthy(self.log.window.sums, tensors, self.step, self.epoch)
 
-    def result(self, samples: Optional[Path] = None, checkpoint: Optional[Path] = None,
-               finished_before: str = "") -> RunResult:
-        last = next((r for r in reversed(self.log.rows()) if r.get("kind") == "train"), {})
-        return RunResult(self.run_dir, self.step, self.epochs_done, self.clock.total(),
-                         samples or self.pictures.latest(), checkpoint or self._saved_path(), self.log.last or last,
-                         finished_before, bool(self.train_set.is_image))
-
-    def _saved_path(self) -> Optional[Path]:
-        newest = list_checkpoints(self.run_dir)
-        return newest[0] if newest else None
-
     def _evaluate(self) -> None:
         if self.evaluation is not None:
             self.log.say(self.evaluation(self.generate, self.step))
@@ -186,14 +187,6 @@ class Trainer:
 
     def _resume_command(self) -> str:
         return resume_command(self.run_dir, stop_rules(self.cfg))
-
-    def _checkpoint(self) -> Path:
-        """Save the state at this step (once: a second call at the same step returns the same file)."""
-        if self._saved is None or self._saved[0] != self.step:
-            self._last_save = time.monotonic()
-            path = save_checkpoint(self.run_dir, self.step, self.state_dict(), self.cfg.train.keep_checkpoints)
-            self._saved = (self.step, path)
-        return self._saved[1]
 
     # ---- the loop -----------------------------------------------------------------------------------
 
@@ -216,16 +209,16 @@ class Trainer:
         atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode("utf-8"))
         self.log.trim(self.step, self.epoch)
         self.clock.start()
-        self._last_save = time.monotonic()
+        self.saver.last = time.monotonic()
         self.log.start(t.progress, self.budget, 60.0 * t.minutes if t.minutes else None)
         if t.tensorboard:
-            self._open_tensorboard()
-        self._choose_speed()  # before the first checkpoint, which records the choice
+            self._tensorboard = TensorBoard.attach(self)
+        self.speed, self._watch = start_speed(self)  # before the first checkpoint, which records the choice
         if self.guard.checks is not None:
             tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D))
             self.guard.check_start(self.log.window.sums, tensors, self.resumed_from)
             if not list_checkpoints(self.run_dir):
-                self._checkpoint()  # a good state to roll back to before the first regular one
+                self.saver.save(self.step, self.state_dict)  # a good state to go back to before the first regular one
 
         if self._pending_eval:  # the evaluation a signal put off when this checkpoint was saved
             self._evaluate()
@@ -240,33 +233,14 @@ class Trainer:
         self.log.close()
         interrupted = not self.reached()  # by a signal, before the stopping rule
         samples = None if interrupted else self.pictures.save(self.step, self.generate, self.log.rows())
-        checkpoint = self._checkpoint()  # before the last log: a resumed run completes this window
+        checkpoint = self.saver.save(self.step, self.state_dict)  # before the last log: a resumed run redoes this window
         if self.log.window.sums:
             self.log.log(partial=True)
         self.clock.stop()
         if interrupted:
             raise Interrupted(f"stopped by {stop.name} after step {self.step}; saved {checkpoint} and the statistics "
                               f"so far. Continue with `{self._resume_command()}`", stop.signum)
-        return self.result(samples, checkpoint)
-
-    def _open_tensorboard(self) -> None:
-        """TensorBoard events (tensorboard.py) from this step on: every record, score and picture."""
-        self._tensorboard = tb = TensorBoard(self.run_dir, self.step, self.cfg.to_yaml())
-        self.log.listeners[:] = [tb.record]
-        self.pictures.listeners[:] = [tb.image]
-        if self.evaluation is not None:
-            self.evaluation.listeners[:] = [tb.score]
-
-    def _choose_speed(self) -> None:
-        """Threads and precision for this machine (autotune.py), recorded in stats.jsonl when new."""
-        self.speed = choose(self, self._saved_speed)
-        apply(self.speed, self.settings, self.device)
-        self._watch = SlowdownWatch(self.speed.seconds_per_step)
-        if self.speed.source != "checkpoint":
-            self.log.write({**self.speed.record(), "step": self.step})
-            threads = self.speed.threads or torch.get_num_threads()
-            self.log.say(f"speed: {threads} thread{'s' if threads > 1 else ''}, {self.speed.amp} "
-                         f"({self.speed.source})")
+        return RunResult.of(self, samples, checkpoint)
 
     def _train_one_step(self) -> None:
         """n_critic discriminator steps, one generator step, the EMA update."""
@@ -300,7 +274,7 @@ class Trainer:
         self.step += 1
         self.clock.stepped(self.step)
         self.log.progress.update(self.clock.total())
-        self._step_seconds += time.perf_counter() - started
+        self._watch.add(time.perf_counter() - started)
 
     def _after_step(self, stopping: bool) -> None:
         """What is due after this step: a log line, pictures, an evaluation (put off to the resumed
@@ -310,10 +284,9 @@ class Trainer:
             if not self._healthy(weights=False):
                 return
             self.log.log()
-            slow = self._watch.check(self._step_seconds / t.log_every)
+            slow = self._watch.check_window()
             if slow:
                 self.log.say(slow, err=True)
-            self._step_seconds = 0.0
             if self.schedule.wants_estimate:  # train.minutes alone: fix the decay's horizon now
                 horizon = self.schedule.estimate_horizon(self.step, self.clock.total(), self.clock.per_step(self.step))
                 self.log.say(f"learning-rate decay over {horizon} steps (estimated for train.minutes="
@@ -324,9 +297,8 @@ class Trainer:
             self._pending_eval = True
             if not stopping:
                 self._evaluate()
-        late = t.checkpoint_minutes and time.monotonic() - self._last_save >= 60 * t.checkpoint_minutes
-        if (every(t.checkpoint_every) or late) and self._healthy(weights=True):
-            self._checkpoint()
+        if self.saver.due(self.step) and self._healthy(weights=True):
+            self.saver.save(self.step, self.state_dict)
 
 
 def new_run_dir(cfg: Config, out: Optional[str]) -> Path:
@@ -385,5 +357,5 @@ def resume(run_dir: str | Path, overrides: Optional[dict] = None) -> RunResult:
     that has already reached it is left as it is: the result says so (`finished_before`)."""
     trainer = resume_trainer(run_dir, overrides)
     if trainer.reached():
-        return trainer.result(finished_before=trainer.reached())
+        return RunResult.of(trainer, finished_before=trainer.reached())
     return trainer.fit()

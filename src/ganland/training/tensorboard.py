@@ -41,6 +41,16 @@ class TensorBoard:
         if step == 0:
             self.writer.add_text("config", "```yaml\n" + config_yaml + "\n```", 0)
 
+    @classmethod
+    def attach(cls, trainer) -> "TensorBoard":
+        """A writer from the trainer's step on, given every record, score and picture it makes."""
+        tb = cls(trainer.run_dir, trainer.step, trainer.cfg.to_yaml())
+        trainer.log.listeners[:] = [tb.record]
+        trainer.pictures.listeners[:] = [tb.image]
+        if trainer.evaluation is not None:
+            trainer.evaluation.listeners[:] = [tb.score]
+        return tb
+
     def record(self, rec: dict) -> None:
         """One stats.jsonl record: its numbers as scalars under its kind ("train/loss_D", ...)."""
         kind, step = rec.get("kind", "train"), int(rec.get("step", 0))
