@@ -44,7 +44,7 @@ def choose(recipe: str) -> dict:
 
 def throughput(recipe: str, seconds: float, sets: dict) -> float:
     """Images per second of a `seconds`-long run in a fresh process (its own cache folder)."""
-    code = ("import json, sys; from ganland.config import load_config; from ganland.training.loop import train\n"
+    code = ("import json, sys; from ganland.config import load_config; from ganland.training.runs import train\n"
             "cfg = load_config(sys.argv[1], json.loads(sys.argv[2])); r = train(cfg, sys.argv[3])\n"
             "rows = [json.loads(l) for l in open(sys.argv[3] + '/stats.jsonl')]\n"
             "print(json.dumps({'images': max(x.get('images', 0) for x in rows), 'seconds': r.seconds}))")

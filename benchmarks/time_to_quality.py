@@ -29,7 +29,7 @@ AGAINST = {"speed-off": ("speed_off", FAST_OFF),  # the speed settings must not 
 
 def train_run(out: Path, minutes: float, eval_every: int, overrides: dict, resume: bool = False):
     from ganland.config import load_config
-    from ganland.training.loop import resume as resume_run, train
+    from ganland.training.runs import resume as resume_run, train
 
     if resume:
         return resume_run(out, {"train.minutes": minutes})

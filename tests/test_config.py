@@ -160,7 +160,7 @@ def test_conditional_model_on_unlabelled_image_folder(tmp_path):
 
 
 def test_batch_larger_than_the_training_set_stops_before_anything_is_written(fake_mnist, tmp_path):
-    from ganland.training.loop import train
+    from ganland.training.runs import train
 
     cfg = load_config(None, {"data.name": "mnist", "data.root": str(fake_mnist), "train.batch_size": 512,
                              "model.z_dim": 8, "model.options": {"g_width": 4, "d_width": 4}, "train.steps": 1})

@@ -10,7 +10,7 @@ from ganland.config import load_config
 from ganland.errors import ConfigError
 from ganland.evaluation import (Protocol, Score, compare, evaluate_real, evaluate_run, evaluate_samples,
                                 read_scores, samples_target)
-from ganland.training.loop import resume, train
+from ganland.training.runs import resume, train
 
 
 def tiny_mnist(fake_mnist, **extra):

@@ -12,7 +12,7 @@ import ganland
 from ganland.config import load_config
 from ganland.errors import CheckpointError, ConfigError
 from ganland.generator import Generator, sample_z, slerp
-from ganland.training.loop import train
+from ganland.training.runs import train
 
 TINY = {"data.name": "mnist", "model.z_dim": 8, "model.options": {"g_width": 4, "d_width": 4},
         "train.batch_size": 16, "train.progress": False, "train.heldout_batches": 1, "train.sample_every": 0}

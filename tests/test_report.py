@@ -20,7 +20,7 @@ from ganland.config import load_config
 from ganland.errors import ConfigError
 from ganland.report import (GIF_FRAMES, GIF_MAX_BYTES, GIF_MIN_WIDTH, GIF_WIDTH, animated_gif, pick_frames,
                             write_report)
-from ganland.training.loop import train
+from ganland.training.runs import train
 
 SECTIONS = ("config", "curves", "quality", "samples", "generator", "scores", "guard", "epochs")
 FAST = {"train.progress": False, "train.heldout_batches": 1}

@@ -15,7 +15,8 @@ import numpy as np
 
 from .config import load_config, stop_overrides
 from .generator import Generator, export, load
-from .training.loop import RunResult, resume as _resume, train as _train
+from .training.loop import RunResult
+from .training.runs import resume as _resume, train as _train
 
 __all__ = ["train", "resume", "load", "sample", "export", "evaluate", "Generator", "RunResult"]
 

@@ -28,7 +28,8 @@ from .errors import GanlandError, Interrupted
 def cmd_train(args) -> int:
     from .build import check_config
     from .config import load_config, parse_override, stop_overrides
-    from .training.loop import Trainer, new_run_dir, resume_trainer
+    from .training.loop import Trainer
+    from .training.runs import new_run_dir, resume_trainer
 
     if args.no_progress:
         args.set.append("train.progress=false")

@@ -134,7 +134,7 @@ def test_the_seeds_run_learns_sines():
 def test_a_numpy_run_is_read_by_every_command(tmp_path, capsys):
     """eval, sample and compare take a numpy-sine run folder like any other; --resume says plainly why not."""
     from ganland.config import load_config
-    from ganland.training.loop import train
+    from ganland.training.runs import train
 
     out = tmp_path / "np"
     train_sine(iterations=300, batch_size=8, seed=0, out=out, n_eval=1000)

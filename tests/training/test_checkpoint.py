@@ -23,7 +23,7 @@ from ganland.errors import CheckpointError
 from ganland.training import checkpoint
 from ganland.training.checkpoint import (FORMAT, atomic_save, atomic_write, encode, latest_checkpoint, list_checkpoints,
                                          load_checkpoint, verify_file)
-from ganland.training.loop import resume, train
+from ganland.training.runs import resume, train
 
 from conftest import write_fake_mnist  # tests/conftest.py (tests/ is on sys.path)
 

@@ -18,7 +18,7 @@ from ganland.errors import CheckpointError
 from ganland.training import checkpoint
 from ganland.training import stats as stats_module
 from ganland.training.checkpoint import atomic_write, checkpoint_path, list_checkpoints, save_checkpoint, verify_file
-from ganland.training.loop import resume
+from ganland.training.runs import resume
 
 
 def failure(code: int, filename=None) -> OSError:

@@ -16,7 +16,8 @@ from ganland.errors import ConfigError, DivergenceError
 from ganland.training import checkpoint, loop
 from ganland.training.checkpoint import list_checkpoints, load_checkpoint
 from ganland.training.guard import CRITIC_LIMIT, DivergenceGuard
-from ganland.training.loop import Trainer, resume, train
+from ganland.training.loop import Trainer
+from ganland.training.runs import resume, train
 
 from .test_loop import read_stats, tiny
 

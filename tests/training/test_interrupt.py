@@ -24,7 +24,8 @@ from ganland.errors import Interrupted
 from ganland.evaluation import read_scores
 from ganland.training.checkpoint import PAUSE_ENV, list_checkpoints, load_checkpoint, verify_file
 from ganland.training.interrupt import StopRequest, newest_checkpoint_text, resume_command
-from ganland.training.loop import Trainer, resume, train
+from ganland.training.loop import Trainer
+from ganland.training.runs import resume, train
 
 from conftest import write_fake_mnist  # tests/conftest.py (tests/ is on sys.path)
 from .test_kill_resume import SETTINGS, stats_without_time, temporary_files, wait_for

@@ -9,7 +9,8 @@ import ganland
 from ganland.config import load_config
 from ganland.errors import CheckpointError, ConfigError
 from ganland.training.checkpoint import list_checkpoints, load_checkpoint
-from ganland.training.loop import Trainer, resume, train
+from ganland.training.loop import Trainer
+from ganland.training.runs import resume, train
 
 TINY_IMAGES = {
     "data.name": "mnist", "model.name": "dcgan", "model.z_dim": 8,

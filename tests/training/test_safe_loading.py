@@ -14,7 +14,7 @@ import torch
 import ganland
 from ganland.errors import CheckpointError
 from ganland.training.checkpoint import FORMAT, encode, load_checkpoint
-from ganland.training.loop import resume, train
+from ganland.training.runs import resume, train
 
 
 class Payload:

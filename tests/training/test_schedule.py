@@ -8,7 +8,8 @@ import yaml
 
 from ganland.config import DECAYS, OptimizerConfig
 from ganland.training.checkpoint import list_checkpoints, load_checkpoint
-from ganland.training.loop import Trainer, resume, train
+from ganland.training.loop import Trainer
+from ganland.training.runs import resume, train
 from ganland.training.schedule import DECAY, LearningRates, step_budget
 
 from .test_loop import tiny

@@ -7,7 +7,8 @@ from ganland.errors import ConfigError
 from ganland.losses import LOSSES
 from ganland.training.checkpoint import list_checkpoints, load_checkpoint
 from ganland.device import autocast_for as _autocast
-from ganland.training.loop import Trainer, train
+from ganland.training.loop import Trainer
+from ganland.training.runs import train
 from ganland.training.step import StepSettings, d_step, g_step
 from ganland.config import OptimizerConfig
 

@@ -14,7 +14,7 @@ from ganland.build import check_config  # noqa: E402
 from ganland.cli import main  # noqa: E402
 from ganland.errors import ConfigError  # noqa: E402
 from ganland.training.checkpoint import list_checkpoints  # noqa: E402
-from ganland.training.loop import resume, train  # noqa: E402
+from ganland.training.runs import resume, train  # noqa: E402
 
 from .test_loop import read_stats, tiny  # noqa: E402
 
