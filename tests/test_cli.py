@@ -22,7 +22,7 @@ def test_train_resume_sample(fake_mnist, tmp_path, capsys):
     # Stopping rules on resume are totals: one the run has reached is refused, nothing written.
     before = sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*"))
     assert main(["train", "--resume", str(run), "--steps", "4", "--no-progress"]) == 2
-    assert "has already trained 4 steps (5 steps" in capsys.readouterr().err
+    assert "is already past 4 steps: it has trained 5 steps" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--steps", "9", "--out", str(tmp_path / "fork")]) == 2
     assert "give no recipe, --out or --dry-run" in capsys.readouterr().err
     assert sorted((p.name, p.stat().st_mtime_ns) for p in run.rglob("*")) == before
@@ -142,8 +142,26 @@ def test_sample_by_class_name_to_a_picture_and_export(fake_mnist, tmp_path, caps
     assert "wrote" in capsys.readouterr().out and Image.open(png).size[0] > 6 * 28
     assert main(["sample", str(run), "--class", "seven", "--out", str(tmp_path / "x.npz")]) == 2
     assert "no class named 'seven'; this model's classes: 0 0, 1 1" in capsys.readouterr().err
+    assert main(["sample", str(run), "--class", "12", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "class 12 is out of range; this model's classes: 0 0, 1 1" in capsys.readouterr().err
+    grid = tmp_path / "grid.png"  # every class in turn: one labelled column per class, as the training grids
+    assert main(["sample", str(run), "--n", "20", "--out", str(grid)]) == 0
+    columns = Image.open(grid).size[0]
+    assert main(["sample", str(run), "--n", "20", "--class", "3", "--out", str(grid)]) == 0
+    assert Image.open(grid).size[0] < columns  # one class: the square grid of 5 columns
     exported = tmp_path / "g.safetensors"
     assert main(["export", str(run), "--out", str(exported)]) == 0
     assert f"ganland sample {exported} --out samples.png" in capsys.readouterr().out
     assert main(["sample", str(exported), "--n", "4", "--out", str(tmp_path / "e.npz")]) == 0
     assert np.load(tmp_path / "e.npz")["images"].shape == (4, 28, 28, 1)
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    import builtins
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(builtins, "print", closed)  # as under `ganland recipes | head -1`
+    monkeypatch.setattr("os.dup2", lambda fd, fd2: None)  # never point the test run's own stdout elsewhere
+    assert main(["recipes"]) == 141

@@ -171,6 +171,7 @@ def test_eval_of_a_self_evaluating_run_uses_its_settings_and_compare_says_how_to
     extra = {"eval.every": 4, "eval.n_samples": 40, "eval.seed": 3, "train.steps": 4}
     a = train(tiny_mnist(fake_mnist, **extra), str(tmp_path / "a")).run_dir
     b = train(tiny_mnist(fake_mnist, **{**extra, "eval.n_samples": 30}), str(tmp_path / "b")).run_dir
+    assert ganland.evaluate(a, record=False).protocol.seed == 3  # the API takes the run's settings too
     assert main(["eval", str(a)]) == 0  # n and seed from the run: the same samples as its step-4 evaluation
     in_training, offline = read_scores(a)
     assert offline.protocol.n_generated == 40 and offline.protocol.seed == 3

@@ -53,10 +53,11 @@ def sample(run: str | Path, n: int = 64, classes=None, seed: int = 0, device: st
     return load(run, device).sample(n, classes, seed, truncation=truncation)
 
 
-def evaluate(run: str | Path, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
+def evaluate(run: str | Path, n: Optional[int] = None, seed: Optional[int] = None, feature_net: Optional[str] = None,
              inception_weights: Optional[str] = None, record: bool = True, device: str = "cpu"):
     """Score a run's newest checkpoint (FID, KID, precision/recall, ... or the toy metrics) and,
-    when `record`, append the score with its protocol to the run's metrics.jsonl. Returns a Score."""
+    when `record`, append the score with its protocol to the run's metrics.jsonl. Returns a Score.
+    n, seed and the feature network default to the run's own (see `evaluation.evaluate_run`)."""
     from .evaluation import evaluate_run
 
     return evaluate_run(run, n, seed, feature_net, inception_weights, record, device)

@@ -117,14 +117,7 @@ def cmd_sample(args) -> int:
         out = model.sample(args.n, classes=args.class_, seed=args.seed, truncation=args.truncation)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".png":
-        from .viz import save_grid
-
-        names = model.class_names or []
-        what = f"{args.run}: step {model.step}" + (f", truncation {args.truncation:g}" if args.truncation else "")
-        classes = sorted(set(out["labels"].tolist())) if "labels" in out else []
-        if classes and len(classes) <= 3:
-            what += ", " + ", ".join(names[k] if k < len(names) else str(k) for k in classes)
-        save_grid(path, out["images"], ncols=args.interpolate or None, title=what)
+        _sample_grid(path, model, out, args)
     else:
         np.savez_compressed(path, **out)
     desc = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in out.items())
@@ -138,6 +131,26 @@ def cmd_tensorboard(args) -> int:
     folder = rebuild(Path(args.run))
     print(f"wrote TensorBoard events to {folder}; view them with\n  tensorboard --logdir {folder}")
     return 0
+
+
+def _sample_grid(path: Path, model, out: dict, args) -> None:
+    """A picture of sampled images: labelled with the run, step and classes. Every class in turn
+    gets a column each (as the training grids); walks are one row each, their classes named."""
+    from .viz import save_grid
+
+    names = list(model.class_names or [])
+    name = lambda k: names[k] if k < len(names) else str(k)  # noqa: E731
+    title = f"{args.run}: step {model.step}" + (f", truncation {args.truncation:g}" if args.truncation else "")
+    labels = out.get("labels")
+    ncols, columns = args.interpolate or None, None
+    if labels is not None and args.interpolate:
+        title += "; rows: " + ", ".join(name(int(k)) for k in labels[::args.interpolate])
+    elif labels is not None and args.class_ is None:
+        ncols = min(model.n_classes, 10)  # labels run through the classes: one column each
+        columns = [name(k) for k in range(ncols)] if model.n_classes <= 10 else None
+    elif labels is not None:
+        title += f", class {name(int(labels[0]))}"
+    save_grid(path, out["images"], ncols=ncols, title=title, column_labels=columns)
 
 
 def cmd_export(args) -> int:
@@ -393,6 +406,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # outside training (building a dataset, evaluating): nothing was being saved
         print("ganland: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ganland recipes | head`: the reader has gone; say nothing more
+        try:  # and let Python's exit flush nothing into the closed pipe
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
 
 
 if __name__ == "__main__":

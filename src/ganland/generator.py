@@ -159,10 +159,13 @@ class Generator(nn.Module):
             folded = {n.lower(): i for i, n in enumerate(names)}
             if name_or_index.lower() in folded:
                 return folded[name_or_index.lower()]
-            listed = ", ".join(f"{i} {n}" for i, n in enumerate(names)) or f"0..{self.n_classes - 1} (no names)"
-            raise ConfigError(f"no class named {name_or_index!r}; this model's classes: {listed}."
+            raise ConfigError(f"no class named {name_or_index!r}; this model's classes: {self._listed()}."
                               + close_match_hint(name_or_index, names))
         return int(name_or_index)
+
+    def _listed(self) -> str:
+        names = list(self.class_names or [])
+        return ", ".join(f"{i} {n}" for i, n in enumerate(names)) or f"0..{self.n_classes - 1} (no names)"
 
     def labels(self, n: int, classes=None) -> Optional[torch.Tensor]:
         """Labels (n,) for `classes`: None -> every class in turn; one class, or one per sample."""
@@ -180,7 +183,7 @@ class Generator(nn.Module):
             raise ConfigError(f"got {labels.numel()} classes for {n} samples; give one class or one per sample")
         bad = labels[(labels < 0) | (labels >= self.n_classes)]
         if bad.numel():
-            raise ConfigError(f"class {int(bad[0])} is out of range: this model has classes 0..{self.n_classes - 1}")
+            raise ConfigError(f"class {int(bad[0])} is out of range; this model's classes: {self._listed()}")
         return labels
 
 
@@ -236,6 +239,10 @@ def export(run_or_checkpoint: str | Path, out: str | Path, ema: bool = True) -> 
     if out.suffix != ".safetensors":
         raise ConfigError(f"{out}: an exported generator is a .safetensors file; give --out NAME.safetensors")
     model = load(run_or_checkpoint, ema=ema)
+    if not isinstance(model, Generator):
+        raise ConfigError(f"{run_or_checkpoint} is a numpy-sine run: its generator is already one file of NumPy "
+                          "arrays, weights.npz in the run folder (ganland.numpy_gan.load_weights reads it); export "
+                          "is for torch runs")
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.G.state_dict().items()}
     metadata = {"format": EXPORT_FORMAT, "format_version": str(EXPORT_VERSION), "ganland_version": __version__,
                 "config_yaml": model.config.to_yaml(), "step": str(model.step), "ema": str(bool(ema)).lower(),

@@ -51,6 +51,7 @@ CLASSES_PER_GRID = 10  # per-class grids: one column per class, this many column
 CLASSES_SHOWN = 50  # beyond this many classes only the first are drawn (an image folder of 1,000 classes)
 ROWS_PER_CLASS = 8
 WALK_STEPS, WALK_ROWS = 10, 8  # latent interpolations: walks of this many steps, this many walks
+EPOCH_ROWS = 20  # most epochs listed in the per-epoch table
 EPOCH_COLUMNS = ("epoch", "step", "epoch_loss_D", "epoch_loss_G", "heldout_loss_D_real", "train_loss_D_real")
 
 
@@ -523,8 +524,9 @@ def epochs_section(run: Run) -> Section:
     columns = list(dict.fromkeys(columns))
     gap = "heldout_loss_D_real" in columns and "train_loss_D_real" in columns
     head = "".join(f"<th>{_name(c)}</th>" for c in columns) + ("<th>held-out − train</th>" if gap else "")
+    shown = pick_frames(records, EPOCH_ROWS)  # a long run's hundreds of epochs: evenly chosen, the last kept
     rows = []
-    for r in records:
+    for r in shown:
         cells = "".join(f"<td>{_value(r.get(c))}</td>" for c in columns)
         if gap:
             a, b = r.get("heldout_loss_D_real"), r.get("train_loss_D_real")
@@ -534,6 +536,8 @@ def epochs_section(run: Run) -> Section:
             "on training batches: a gap that grows from epoch to epoch means D memorises the training set.</p>"
             if gap else "<p>Epoch means of the losses (toy samplers draw every batch fresh: no held-out "
             "report).</p>")
+    if len(shown) < len(records):
+        text += f"<p>{len(shown)} of the {len(records)} epochs, evenly spread (stats.jsonl has them all).</p>"
     return Section("epochs", title, text + f"<div class=\"wide\"><table><thead><tr>{head}</tr></thead>"
                                            f"<tbody>{''.join(rows)}</tbody></table></div>")
 

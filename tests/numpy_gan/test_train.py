@@ -153,3 +153,12 @@ def test_a_numpy_run_is_read_by_every_command(tmp_path, capsys):
     assert main(["train", "--resume", str(out)]) == 2
     assert "trains in one go and keeps no checkpoints to resume. Train a longer one: ganland numpy-sine " \
         "--iterations N" in capsys.readouterr().err
+    # The recorded score is repeated exactly by `ganland eval` with the run's seed (the same noise).
+    again = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()][1]
+    assert again["metrics"].keys() == recorded["metrics"].keys()
+    for k, v in recorded["metrics"].items():
+        assert again["metrics"][k] == v or (v != v and again["metrics"][k] != again["metrics"][k]), k  # NaN: NaN
+    assert main(["export", str(out), "--out", str(tmp_path / "np.safetensors")]) == 2
+    assert "its generator is already one file of NumPy arrays, weights.npz" in capsys.readouterr().err
+    assert main(["report", str(out), "--no-floor"]) == 0  # the report reads it too
+    assert (out / "report.html").stat().st_size > 10_000

@@ -42,28 +42,28 @@ class FakeTimes:
 def test_the_fastest_candidate_wins_and_is_cached(tmp_path):
     cache = tmp_path / "speed.json"
     fake = FakeTimes({(1, "fp32"): 0.10, (1, "bf16"): 0.07, (2, "fp32"): 0.06, (2, "bf16"): 0.04})
-    choice = tune(0, "auto", "dcgan", fake, cache, BF16, cores=2)
+    choice = tune(0, "auto", "dcgan", fake, cache, BF16, n_cores=2)
     assert (choice.threads, choice.amp, choice.source) == (2, "bf16", "measured")
     assert choice.seconds_per_step == 0.04 and choice.measured["threads=1 amp=fp32"] == 0.10
     assert len(fake.calls) == 4 * autotune.ROUNDS
     again = FakeTimes({})
-    cached = tune(0, "auto", "dcgan", again, cache, BF16, cores=2)
+    cached = tune(0, "auto", "dcgan", again, cache, BF16, n_cores=2)
     assert again.calls == [] and (cached.threads, cached.amp, cached.source) == (2, "bf16", "cache")
     other = FakeTimes({(1, "fp32"): 0.001, (2, "fp32"): 0.002})  # another model: measured on its own
-    assert tune(0, "auto", "mlp", other, cache, AVX2, cores=2).threads == 1 and other.calls
+    assert tune(0, "auto", "mlp", other, cache, AVX2, n_cores=2).threads == 1 and other.calls
     cache.write_text("{not json")  # a damaged cache is measured again
-    assert tune(0, "auto", "dcgan", fake, cache, BF16, cores=2).source == "measured"
+    assert tune(0, "auto", "dcgan", fake, cache, BF16, n_cores=2).source == "measured"
 
 
 def test_fewer_threads_and_fp32_win_unless_another_is_clearly_faster(tmp_path):
     tie = FakeTimes({(1, "fp32"): 0.05, (1, "bf16"): 0.05, (2, "fp32"): 0.05, (2, "bf16"): 0.05})
-    assert (lambda c: (c.threads, c.amp))(tune(0, "auto", "x", tie, None, BF16, cores=2)) == (1, "fp32")
+    assert (lambda c: (c.threads, c.amp))(tune(0, "auto", "x", tie, None, BF16, n_cores=2)) == (1, "fp32")
     noise = FakeTimes({(1, "fp32"): 1.346, (2, "fp32"): 1.319})  # 2 % apart: within the timing noise
-    assert tune(0, "auto", "y", noise, None, AVX2, cores=2).threads == 1
+    assert tune(0, "auto", "y", noise, None, AVX2, n_cores=2).threads == 1
     clear = FakeTimes({(1, "fp32"): 1.0, (2, "fp32"): 0.85})
-    assert tune(0, "auto", "z", clear, None, AVX2, cores=2).threads == 2
+    assert tune(0, "auto", "z", clear, None, AVX2, n_cores=2).threads == 2
     fixed = FakeTimes({})
-    choice = tune(2, "fp32", "x", fixed, None, BF16, cores=2)
+    choice = tune(2, "fp32", "x", fixed, None, BF16, n_cores=2)
     assert fixed.calls == [] and (choice.threads, choice.amp, choice.source) == (2, "fp32", "set")
 
 
@@ -79,7 +79,7 @@ def fake_trainer(budget=None, minutes=None, conv=False, threads=0, amp="auto", d
 @pytest.fixture
 def bf16_machine(monkeypatch):
     monkeypatch.setattr(autotune, "cpu_flags", lambda path="/proc/cpuinfo": set(BF16))
-    monkeypatch.setattr(autotune.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(autotune, "cores", lambda: 2)
 
 
 def test_short_runs_decide_from_the_kind_of_model_without_timing(bf16_machine):
@@ -124,3 +124,8 @@ def test_a_slowdown_is_reported_once():
     assert "take 5.0x as long as measured at the start (50.0 ms against 10.0 ms)" in message
     assert "--set speed.threads=1" in message and watch.check(0.09) is None
     assert SlowdownWatch(None).check(10.0) is None
+
+
+def test_cores_follow_the_process_affinity(monkeypatch):
+    monkeypatch.setattr(autotune.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert autotune.cores() == 1  # as under `taskset -c 0`: one core, though the machine has more

@@ -143,7 +143,7 @@ def test_without_a_terminal_no_bar_is_drawn_but_a_line_now_and_then(clock_time, 
     err = capsys.readouterr().err
     lines = err.splitlines()
     assert len(lines) == 200 // stats.Progress.PLAIN_EVERY and "\r" not in err  # one line per 30 s, no redraws
-    assert lines[0] == "step 30/2000, 0.5 min  loss_D 1.25  loss_G 0.5"
+    assert lines[0] == "step 30/2000, 30 s  loss_D 1.25  loss_G 0.5"
     bar = stats.Progress(True, 10, None, 0, 0.0, terminal=True)
     assert bar.bar is not None and not bar.plain
     bar.close()
@@ -151,7 +151,7 @@ def test_without_a_terminal_no_bar_is_drawn_but_a_line_now_and_then(clock_time, 
     timed = stats.Progress(True, None, 600.0, 0, 0.0, terminal=False)
     clock_time.now += 100.0
     timed.line({"step": 7, "seconds": 90.0}, {})
-    assert capsys.readouterr().err == "step 7, 1.5/10 min\n"
+    assert capsys.readouterr().err == "step 7, 90 s of 10.0 min\n"
 
 
 def test_epoch_lines_can_stay_off_the_console(tmp_path, capsys):

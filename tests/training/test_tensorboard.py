@@ -69,3 +69,21 @@ def test_rebuilt_events_and_a_missing_package(fake_mnist, tmp_path, monkeypatch,
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"TensorBoard is not installed: pip install 'ganland\[tensorboard\]'"):
         check_config(tiny(fake_mnist, **{"train.steps": 1, "train.tensorboard": True}))
+
+
+@pytest.mark.e2e
+def test_a_rollback_to_the_first_checkpoint_drops_every_event_after_it(fake_mnist, tmp_path, monkeypatch):
+    """With the default intervals the only checkpoint for a long while is the step-0 one: going back
+    to it (a rollback here; a resume after a kill alike) must drop all the events written since."""
+    from .test_guard import poison_after
+
+    poison_after(monkeypatch, {3})
+    extra = {**EVENTS, "train.checkpoint_every": 0, "train.checkpoint_minutes": 0, "eval.every": 0,
+             "train.sample_every": 0}
+    run = train(tiny(fake_mnist, **extra, **{"train.steps": 6}), str(tmp_path / "run")).run_dir
+    assert [r["step"] for r in read_stats(run) if r["kind"] == "guard"] == [0]  # it did roll back to step 0
+    acc = events(run)
+    steps = [s for s, _ in scalars(acc, "train/loss_D")]
+    assert steps == [2, 4, 6]  # each once: the diverged stretch's events are gone
+    stats = {r["step"]: r["loss_D"] for r in read_stats(run) if r["kind"] == "train"}
+    assert scalars(acc, "train/loss_D") == [(s, pytest.approx(stats[s])) for s in steps]

@@ -78,5 +78,6 @@ def run_cli(args) -> int:
     print("next:")
     print(f"  ganland eval {result.run_dir}      # score it again (like any sine run: compare takes both)")
     print(f"  ganland sample {result.run_dir} --n 1000 --out curves.npz")
-    print(f"  ganland numpy-sine --iterations {2 * cfg.iterations} ...   # longer (a numpy-sine run trains in one go)")
+    print(f"  ganland numpy-sine --iterations {2 * cfg.iterations} --batch-size {cfg.batch_size} --seed {cfg.seed} "
+          f"--out {result.run_dir}-longer   # a numpy-sine run trains in one go: longer is a new run")
     return 0

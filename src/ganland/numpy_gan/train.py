@@ -222,10 +222,10 @@ def train_sine(iterations: int = 50_000, batch_size: int = 1, seed: int = 0, out
     init_ss, data_ss, noise_ss, eval_ss = np.random.SeedSequence(cfg.seed).spawn(4)
     gan = build_gan(cfg, np.random.default_rng(init_ss))
     eval_rng = np.random.default_rng(eval_ss)
-    eval_z = eval_rng.standard_normal((cfg.n_eval, cfg.z_dim)).astype(cfg.dtype)  # (n_eval, z_dim)
+    eval_z = eval_noise(cfg.n_eval, cfg.z_dim, cfg.seed, cfg.dtype)  # (n_eval, z_dim): `ganland eval --seed` draws it too
 
     stats, seconds = fit(gan, cfg, np.random.default_rng(data_ss), np.random.default_rng(noise_ss), eval_z, on_record)
-    curves = generate(gan.G, eval_z)  # (n_eval, n_points)
+    curves = generate(gan.G, eval_z).astype(np.float32)  # (n_eval, n_points), as `ganland sample` gives them
     metrics = sine_metrics(curves)
     result = SineResult(metrics=metrics, stats=stats, config=cfg, gan=gan, seconds=seconds, run_dir=run_dir)
     if run_dir is not None:
@@ -280,7 +280,7 @@ def write_run(run_dir: Path, result: SineResult, curves: np.ndarray, real: np.nd
         "samples_per_second": round(cfg.iterations * cfg.batch_size / max(result.seconds, 1e-9), 1),
     }
     files["metrics"].write_text(json.dumps(_json_safe(summary), indent=2) + "\n")
-    files["scores"].write_text(json.dumps(_json_safe(score_record(run_dir, result, len(curves)))) + "\n")
+    files["scores"].write_text(json.dumps(score_record(run_dir, result, len(curves))) + "\n")  # as append_score
     weights = {f"G.{k}": v for k, v in result.gan.G.state_dict().items()}
     weights.update({f"D.{k}": v for k, v in result.gan.D.state_dict().items()})
     np.savez(files["weights"], **weights)
@@ -362,6 +362,12 @@ def is_numpy_run(path: Path) -> bool:
         return False
 
 
+def eval_noise(n: int, z_dim: int, seed: int, dtype) -> np.ndarray:
+    """The noise a run is scored on: N(0, 1) (n, z_dim) from `seed`, the draws `ganland eval RUN
+    --seed SEED` (and `ganland sample`) make, so the recorded score can be repeated exactly."""
+    return np.random.default_rng(seed).standard_normal((n, z_dim)).astype(dtype)
+
+
 class SineGenerator:
     """A numpy-sine run's generator, with what `ganland eval` and `ganland sample` ask of a model:
     `.sample(n, seed=...)` -> {"samples": float32 (n, n_points)}, and `.config`, a ganland Config
@@ -376,7 +382,7 @@ class SineGenerator:
         settings.pop("engine", None)
         self.settings = make_config(**settings)
         self.G, _ = load_weights(Path(run_dir) / "weights.npz")
-        self.step = self.settings.iterations
+        self.step, self.shape = self.settings.iterations, (self.settings.n_points,)
         self.config = load_config(None, {"recipe": ENGINE, "data.name": "sine",
                                          "data.options": {"n_points": self.settings.n_points}, "model.name": "mlp",
                                          "model.z_dim": self.settings.z_dim, "train.steps": self.settings.iterations,
@@ -388,7 +394,7 @@ class SineGenerator:
                               "truncation")
         if n < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
-        z = np.random.default_rng(seed).standard_normal((n, self.settings.z_dim)).astype(self.settings.dtype)
+        z = eval_noise(n, self.settings.z_dim, seed, self.settings.dtype)
         return {"samples": generate(self.G, z).astype(np.float32)}
 
     def interpolate(self, *args, **kwargs) -> dict:

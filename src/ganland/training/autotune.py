@@ -80,7 +80,7 @@ def machine_fingerprint(flags: set[str]) -> str:
     except OSError:
         pass
     units = ",".join(sorted(f for f in flags if f in BF16_FLAGS or f.startswith("avx512") or f == "avx2"))
-    return f"{model} | {os.cpu_count()} cores | {units or 'no avx2'} | torch {torch.__version__}"
+    return f"{model} | {cores()} cores | {units or 'no avx2'} | torch {torch.__version__}"
 
 
 # ---- the candidates and the decision ----------------------------------------------------------------
@@ -110,16 +110,15 @@ def fastest(times: dict[str, float], pairs: list[tuple[int, str]]) -> tuple[int,
 
 
 def tune(threads: int, amp: str, signature: str, measure: Callable[[int, str], float], cache: Optional[Path],
-         flags: Optional[set[str]] = None, cores: Optional[int] = None) -> SpeedChoice:
+         flags: Optional[set[str]] = None, n_cores: Optional[int] = None) -> SpeedChoice:
     """Choose threads and amp for a CPU run (see the module docstring).
 
     signature: what the step time depends on besides the machine (model, batch, loss, ...).
     measure(threads, amp) -> seconds per training step under that setting.
     cache: the JSON file of earlier choices (None: no cache)."""
     flags = cpu_flags() if flags is None else flags
-    cores = cores or os.cpu_count() or 1
     machine = machine_fingerprint(flags)
-    pairs = candidates(threads, amp, cores, flags)
+    pairs = candidates(threads, amp, n_cores or cores(), flags)
     if len(pairs) == 1:
         return SpeedChoice(pairs[0][0], pairs[0][1], "set", machine=machine)
     entry = hashlib.sha256(f"{machine}\n{signature}\n{[key(p) for p in pairs]}".encode()).hexdigest()[:24]
@@ -241,14 +240,14 @@ def choose(trainer, saved: Optional[dict]) -> SpeedChoice:
         return SpeedChoice(sp.threads, amp, "device")
     flags = cpu_flags()
     machine = machine_fingerprint(flags)
-    pairs = candidates(sp.threads, sp.amp, os.cpu_count() or 1, flags)
+    pairs = candidates(sp.threads, sp.amp, cores(), flags)
     if saved and saved.get("machine") == machine and (int(saved["threads"]), saved["amp"]) in pairs:
         return SpeedChoice(int(saved["threads"]), saved["amp"], "checkpoint", saved.get("seconds_per_step"),
                            machine=machine)
     if len(pairs) > 1 and not worth_measuring(trainer.budget, trainer.cfg.train.minutes):
         convs = any(isinstance(m, torch.nn.modules.conv._ConvNd) for net in (trainer.G, trainer.D)
                     for m in net.modules())
-        threads = sp.threads or ((os.cpu_count() or 1) if convs else 1)
+        threads = sp.threads or (cores() if convs else 1)
         return SpeedChoice(threads, "fp32" if sp.amp == "auto" else sp.amp, "short run", machine=machine)
     from ..data.sources import cache_root
 
@@ -257,14 +256,23 @@ def choose(trainer, saved: Optional[dict]) -> SpeedChoice:
 
 
 def start_speed(trainer) -> tuple[SpeedChoice, "SlowdownWatch"]:
-    """Choose (`choose`), apply, and, when the choice is new, record it in stats.jsonl and say it."""
+    """Choose (`choose`), apply, say it, and, when the choice is new, record it in stats.jsonl."""
     choice = choose(trainer, trainer._saved_speed)
     apply(choice, trainer.settings, trainer.device)
     if choice.source != "checkpoint":
         trainer.log.write({**choice.record(), "step": trainer.step})
-        threads = choice.threads or torch.get_num_threads()
-        trainer.log.say(f"speed: {threads} thread{'s' if threads > 1 else ''}, {choice.amp} ({choice.source})")
+    threads = choice.threads or torch.get_num_threads()
+    source = "kept from the checkpoint" if choice.source == "checkpoint" else choice.source
+    trainer.log.say(f"speed: {threads} thread{'s' if threads > 1 else ''}, {choice.amp} ({source})")
     return choice, SlowdownWatch(choice.seconds_per_step)
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. under taskset or a job scheduler)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def worth_measuring(budget: Optional[int], minutes: Optional[float]) -> bool:

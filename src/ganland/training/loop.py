@@ -206,12 +206,12 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode("utf-8"))
         self.log.trim(self.step, self.epoch)
+        if t.tensorboard:
+            self._tensorboard = TensorBoard.attach(self)
+        self.speed, self._watch = start_speed(self)  # set-up, not training time; before the first checkpoint
         self.clock.start()
         self.saver.last = time.monotonic()
         self.log.start(t.progress, self.budget, 60.0 * t.minutes if t.minutes else None)
-        if t.tensorboard:
-            self._tensorboard = TensorBoard.attach(self)
-        self.speed, self._watch = start_speed(self)  # before the first checkpoint, which records the choice
         if self.guard.checks is not None:
             tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D))
             self.guard.check_start(self.log.window.sums, tensors, self.resumed_from)

@@ -54,9 +54,9 @@ def resume_trainer(run_dir: str | Path, overrides: Optional[dict] = None) -> Tra
     trainer = Trainer(cfg, run_dir, resume=ck)
     reached = trainer.reached() if any(k in stop_keys() for k in overrides) else None
     if reached:
-        raise ConfigError(f"{run_dir} has already trained {reached} ({trainer.step} steps, {trainer.epochs_done:.2f} "
-                          f"epochs, {trainer.clock.total() / 60:.1f} minutes): a stopping rule on resume is a total counted "
-                          "from the start of the run, not more on top; give a larger one")
+        raise ConfigError(f"{run_dir} is already past {reached}: it has trained {trainer.step} steps, "
+                          f"{trainer.epochs_done:.2f} epochs, {trainer.clock.total() / 60:.1f} minutes. A stopping rule "
+                          "on resume is a total counted from the start of the run, not more on top; give a larger one")
     # Unusable checkpoints newer than the one resumed from are moved aside (kept for inspection),
     # so they neither count among train.keep_checkpoints nor shadow the checkpoints written next.
     for bad_path in map(Path, ck["skipped"]):

@@ -98,9 +98,8 @@ class Progress:
         if not self.plain or time.monotonic() - self.last_line < self.PLAIN_EVERY:
             return
         self.last_line = time.monotonic()
-        done = (f"/{self.steps_total}" if self.steps_total else "") + \
-            (f", {where['seconds'] / 60:.1f}/{self.seconds_total / 60:g} min" if self.seconds_total else
-             f", {where['seconds'] / 60:.1f} min")
+        done = (f"/{self.steps_total}" if self.steps_total else "") + ", " + _minutes(where["seconds"]) + \
+            (f" of {_minutes(self.seconds_total)}" if self.seconds_total else "")
         shown = "  ".join(f"{k} {values[k]:.3g}" for k in SHOWN if k in values)
         self.write(f"step {where['step']}{done}" + (f"  {shown}" if shown else ""), err=True)
 
@@ -116,6 +115,10 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _is_terminal(stream) -> bool:

@@ -36,8 +36,11 @@ class TensorBoard:
     """Writes a run's records, scores and pictures as TensorBoard events, as they come."""
 
     def __init__(self, run_dir: Path, step: int, config_yaml: str):
-        # Resumed at `step`: what was written at that step stays (the checkpoint came after it), later steps go.
-        self.writer = summary_writer(Path(run_dir) / FOLDER, purge_step=step + 1 if step else None)
+        # Resumed at `step`: what was written at that step stays (the checkpoint came after it), later
+        # steps go; back at step 0 (the first checkpoint), everything earlier writers wrote goes.
+        folder = Path(run_dir) / FOLDER
+        earlier = folder.is_dir() and any(folder.iterdir())
+        self.writer = summary_writer(folder, purge_step=step + 1 if step else (0 if earlier else None))
         if step == 0:
             self.writer.add_text("config", "```yaml\n" + config_yaml + "\n```", 0)
 
