@@ -50,7 +50,7 @@ test-fast: $(BIN)/ganland
 	$(BIN)/python -m pytest tests -m "not slow and not e2e"
 
 # Speed: ganland against the textbook loops, the machine's limits, each lever (JSON lines).
-SPEED_BENCH   := train_speed optimizer_step data_path eval_speed numpy_engine speed_choice
+SPEED_BENCH   := train_speed optimizer_step data_path eval_speed numpy_engine speed_choice scaling
 # Quality at a budget: hours on a 2-core CPU (time to FID; every loss on the 2-D mixtures).
 QUALITY_BENCH := time_to_quality loss_comparison
 

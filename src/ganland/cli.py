@@ -28,8 +28,8 @@ from .errors import GanlandError, Interrupted
 def cmd_train(args) -> int:
     from .build import check_config
     from .config import load_config, parse_override, stop_overrides
-    from .training.loop import Trainer
-    from .training.runs import new_run_dir, resume_trainer
+    from .training.distributed import finish
+    from .training.runs import new_trainer, resume_trainer
 
     if args.no_progress:
         args.set.append("train.progress=false")
@@ -41,9 +41,11 @@ def cmd_train(args) -> int:
         trainer = resume_trainer(args.resume, overrides)
         reached = trainer.reached()
         if reached:
-            print(f"{args.resume} is finished: it has trained {reached} ({trainer.step} steps, "
-                  f"{trainer.epochs_done:.2f} epochs, {trainer.clock.total() / 60:.1f} min), so there is nothing to "
-                  f"resume. To train on, give a larger total, e.g.\n  {_extend_command(trainer)}")
+            if trainer.world.main:
+                print(f"{args.resume} is finished: it has trained {reached} ({trainer.step} steps, "
+                      f"{trainer.epochs_done:.2f} epochs, {trainer.clock.total() / 60:.1f} min), so there is nothing "
+                      f"to resume. To train on, give a larger total, e.g.\n  {_extend_command(trainer)}")
+            finish(trainer.world)
             return 0
         start = f", from step {trainer.step} ({Path(trainer.resumed_from).name})"
     else:
@@ -54,13 +56,17 @@ def cmd_train(args) -> int:
             check_config(cfg)
             print(cfg.to_yaml(), end="")
             return 0
-        trainer, start = Trainer(cfg, new_run_dir(cfg, args.out)), ""
-    cfg = trainer.cfg
-    print(f"ganland {__version__}: training {cfg.recipe or cfg.data.name} into {trainer.run_dir}{start} "
-          f"({trainer.device.type}, {_rules_text(cfg)})", flush=True)
+        trainer, start = new_trainer(cfg, args.out), ""
+    cfg, world = trainer.cfg, trainer.world
+    processes = f"{world.size} processes, " if world.active else ""
+    if world.main:
+        print(f"ganland {__version__}: training {cfg.recipe or cfg.data.name} into {trainer.run_dir}{start} "
+              f"({processes}{trainer.device.type}, {_rules_text(cfg)})", flush=True)
     result = trainer.fit()
-    print(f"done: {result.step} steps, {result.epoch:.2f} epochs in {result.seconds / 60:.1f} min")
-    _print_run_end(result)
+    if world.main:
+        print(f"done: {result.step} steps, {result.epoch:.2f} epochs in {result.seconds / 60:.1f} min")
+        _print_run_end(result)
+    finish(world)
     return 0
 
 
@@ -191,15 +197,20 @@ def cmd_eval(args) -> int:
             for sc in scores:
                 append_score(Path(args.out), sc)
     else:
+        from .training.distributed import start
+
         if not args.runs:
             raise GanlandError("give a run folder to evaluate (or --real / --samples with --dataset)")
+        world = start(args.device, 300.0)  # under torchrun the processes share the work
         unused = [flag for flag, value in (("--dataset", args.dataset), ("--root", args.root),
                                            ("--image-size", args.image_size), ("--out", args.out)) if value]
         if unused:
             raise GanlandError(f"{', '.join(unused)}: only for --real / --samples; a run is scored against its own "
                                "dataset, and its scores go to the run's metrics.jsonl")
         for run in args.runs:
-            scores.append(evaluate_run(run, args.n, record=not args.no_record, device=args.device, **opts))
+            scores.append(evaluate_run(run, args.n, record=not args.no_record, device=args.device, world=world, **opts))
+        if not world.main:
+            return 0
     for sc in scores:
         p = sc.protocol
         print(f"{sc.source}  ({sc.seconds:.1f} s)")
@@ -310,6 +321,19 @@ def cmd_losses(args) -> int:
     return _list(LOSSES)
 
 
+def _rank():
+    """This process's rank under torchrun (0 without it)."""
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
+def _processes() -> int:
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ganland", description="Train, evaluate and look at GANs.")
     p.add_argument("--version", action="version", version=f"ganland {__version__}")
@@ -398,10 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except Interrupted as e:  # Ctrl-C or SIGTERM during training: what was saved, how to continue
-        print(f"ganland: {e}", file=sys.stderr)
+        if _rank() == 0:  # every process stopped alike: rank 0 says so
+            print(f"ganland: {e}", file=sys.stderr)
         return e.exit_code
     except GanlandError as e:
-        print(f"ganland: error: {e}", file=sys.stderr)
+        rank = _rank()
+        print(f"ganland: error{f' (process {rank})' if rank is not None and _processes() > 1 else ''}: {e}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # outside training (building a dataset, evaluating): nothing was being saved
         print("ganland: interrupted", file=sys.stderr)

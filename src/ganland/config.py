@@ -139,6 +139,7 @@ class TrainConfig:
     keep_checkpoints: int = setting(2, at_least=1, resume=True)  # newest checkpoints kept on disk (older ones are deleted)
     heldout_batches: int = setting(10, at_least=0)  # test-split batches scored by D at each epoch's end; 0 = skip
     progress: bool = setting(True, resume=True)  # show a progress bar with live losses and ETA
+    dist_timeout: float = setting(300.0, above=0, resume=True)  # seconds a process waits for the others (torchrun) before it stops with an error
     tensorboard: bool = setting(False, resume=True)  # also write TensorBoard events to RUN/tensorboard (pip install 'ganland[tensorboard]')
     guard: bool = setting(True, resume=True)  # divergence guard: NaN/inf checks at logging and checkpoint steps, rollback on failure
     guard_retries: int = setting(2, at_least=0, resume=True)  # rollbacks to the last good checkpoint (each halves both learning rates); 0 = stop at once

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -66,14 +67,17 @@ class Score:
     source: str = ""  # what was scored: "run ... step N", a samples file, "real training images"
     seconds: float = 0.0  # how long the evaluation took
     step: Optional[int] = None  # the generator step, for runs
+    world_size: int = 1  # processes the work was split over (the score is the same; docs/distributed.md)
 
     def to_json(self) -> dict:
         return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "source": self.source, "step": self.step,
-                "seconds": round(self.seconds, 3), "protocol": asdict(self.protocol), "metrics": self.metrics}
+                "seconds": round(self.seconds, 3), "world_size": self.world_size, "protocol": asdict(self.protocol),
+                "metrics": self.metrics}
 
     @staticmethod
     def from_json(d: dict) -> "Score":
-        return Score(Protocol(**d["protocol"]), d["metrics"], d.get("source", ""), d.get("seconds", 0.0), d.get("step"))
+        return Score(Protocol(**d["protocol"]), d["metrics"], d.get("source", ""), d.get("seconds", 0.0), d.get("step"),
+                     int(d.get("world_size", 1)))
 
     def summary(self) -> str:
         """The metrics as aligned 'name value' lines (histograms on one line)."""
@@ -142,7 +146,7 @@ def reference_features(images: torch.Tensor, label: str, extractor, batch_size: 
           f"images), once: they are cached in {path.parent}", file=sys.stderr, flush=True)
     feats, probs = extractor.extract(images, batch_size=batch_size, progress=f"{label} features")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp"
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"  # several processes may write the same entry
     with open(tmp, "wb") as f:
         np.savez(f, features=feats, probs=probs if probs is not None else np.zeros(0))
     tmp.replace(path)
@@ -386,7 +390,7 @@ def evaluate_samples(samples: np.ndarray, target: Target, seed: int = 0, labels:
 
 def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] = None,
                  feature_net: Optional[str] = None, weights: Optional[str] = None, record: bool = True,
-                 device: str = "cpu") -> Score:
+                 device: str = "cpu", world=None) -> Score:
     """Score the newest checkpoint of a run folder (or a checkpoint file, or an exported generator)
     and append the score to the run's metrics.jsonl.
 
@@ -395,8 +399,14 @@ def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] =
     that evaluated itself while training (`eval.every` > 0), the number of samples and the noise
     seed (`eval.n_samples`, `eval.seed`; the same noise gives the same samples, so the score of the
     step it last evaluated is repeated exactly). Otherwise n is the evaluator's protocol (10,000
-    images, 2,500 2-D points, ...) and the seed 0."""
-    from .generator import load
+    images, 2,500 2-D points, ...) and the seed 0.
+
+    world: several processes (torchrun) split the generating and the feature network's work; the
+    score is the one-process score, and rank 0 records it."""
+    from .generator import Generator, load
+    from .training.distributed import World, sharded
+
+    world = world or World.single()
 
     run = Path(run)
     model = load(run, device=device)
@@ -406,12 +416,18 @@ def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] =
     n = n or (e.n_samples if e.every else EVALUATORS.get(evaluator_for(target)).n_default)
     seed = seed if seed is not None else (e.seed if e.every else 0)
     run_dir = run if run.is_dir() else (run.parent.parent if run.parent.name == "checkpoints" else None)
-    out = model.sample(n, seed=seed)
+    if world.active and isinstance(model, Generator):  # each process makes its share of the same samples
+        z, labels, mine = model.noise(n, seed), model.labels(n), world.chunk(n)
+        parts = world.gather(model.outputs(z[mine], labels[mine] if labels is not None else None))
+        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    else:
+        out = model.sample(n, seed=seed)
     samples = out["images"] if model.is_image else out["samples"]
+    extractor = sharded(load_extractor(target.dataset, feature_net, weights), world) if model.is_image else None
     score = evaluate_samples(samples, target, seed, out.get("labels"), True, feature_net, weights,
-                             f"run {run_dir or run} step {model.step}")
-    score.step = model.step
-    if record and run_dir is not None:
+                             f"run {run_dir or run} step {model.step}", extractor=extractor)
+    score.step, score.world_size = model.step, world.size
+    if record and run_dir is not None and world.main:
         append_score(run_dir / "metrics.jsonl", score)
     return score
 

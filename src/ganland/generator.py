@@ -121,7 +121,7 @@ class Generator(nn.Module):
         if n < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
         labels = self.labels(n, classes)
-        return self._outputs(self.noise(n, seed, truncation), labels, batch_size)
+        return self.outputs(self.noise(n, seed, truncation), labels, batch_size)
 
     def interpolate(self, steps: int = 8, rows: int = 1, seed: int = 0, classes=None,
                     truncation: Optional[float] = None) -> dict[str, np.ndarray]:
@@ -135,10 +135,11 @@ class Generator(nn.Module):
         z = torch.cat([slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)])  # (rows * steps, z_dim)
         row_labels = self.labels(rows, classes)
         labels = row_labels.repeat_interleave(steps) if row_labels is not None else None
-        return self._outputs(z, labels, 1000)
+        return self.outputs(z, labels, 1000)
 
     @torch.no_grad()
-    def _outputs(self, z: torch.Tensor, labels: Optional[torch.Tensor], batch_size: int) -> dict[str, np.ndarray]:
+    def outputs(self, z: torch.Tensor, labels: Optional[torch.Tensor], batch_size: int = 1000) -> dict[str, np.ndarray]:
+        """The samples of given noise (N, z_dim) and labels (N,) or None, as `sample` returns them."""
         was = self.training
         self.eval()
         outs = []

@@ -119,14 +119,19 @@ def _input_grad_norms(D, x: Tensor, c: Optional[Tensor]) -> Tensor:
 
 
 def gradient_penalty(
-    D, real: Tensor, fake: Tensor, c: Optional[Tensor], generator: torch.Generator, target: float = 1.0
+    D, real: Tensor, fake: Tensor, c: Optional[Tensor], generator: torch.Generator, target: float = 1.0,
+    shard: tuple[int, int] = (0, 1),
 ) -> Tensor:
     """WGAN-GP penalty E (||grad D(x_hat)|| - target)^2 (Gulrajani et al. 2017), unweighted.
 
     x_hat = eps * real + (1 - eps) * fake with one eps ~ U(0, 1) per *sample* (not per pixel).
     real, fake: (N, *shape); c: labels (N,) or None. Returns a scalar.
+    shard: (rank, processes): the batch is this process's slice of a global batch of N * processes;
+    the weights are drawn for all of it and sliced, so the stream does not depend on the processes.
     """
-    eps = torch.rand(real.shape[0], device=real.device, generator=generator, dtype=real.dtype)
+    rank, size = shard
+    n = real.shape[0]
+    eps = torch.rand(n * size, device=real.device, generator=generator, dtype=real.dtype)[rank * n:(rank + 1) * n]
     eps = eps.view(-1, *([1] * (real.dim() - 1)))  # (N, 1, ..., 1): broadcast over each sample
     x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
     norms = _input_grad_norms(D, x_hat, c)

@@ -244,6 +244,10 @@ def choose(trainer, saved: Optional[dict]) -> SpeedChoice:
     if saved and saved.get("machine") == machine and (int(saved["threads"]), saved["amp"]) in pairs:
         return SpeedChoice(int(saved["threads"]), saved["amp"], "checkpoint", saved.get("seconds_per_step"),
                            machine=machine)
+    world = getattr(trainer, "world", None)
+    if world is not None and world.active:  # the processes of one machine share its cores; no timing
+        return SpeedChoice(sp.threads or max(1, cores() // world.local_size), "fp32" if sp.amp == "auto" else sp.amp,
+                           "processes", machine=machine)
     if len(pairs) > 1 and not worth_measuring(trainer.budget, trainer.cfg.train.minutes):
         convs = any(isinstance(m, torch.nn.modules.conv._ConvNd) for net in (trainer.G, trainer.D)
                     for m in net.modules())

@@ -8,18 +8,22 @@ import torch
 
 from ..data import to_model_range
 from ..errors import ConfigError
+from .distributed import World
 
 
 class RealBatches:
     """Endless real batches. Finite data: a fresh permutation per epoch (drawn from `generator`,
     on the CPU), the last partial batch dropped. Toy samplers: fresh draws, `epoch_size` samples
     counting as one epoch. `state_dict` holds the position, the permutation and the generator, so a
-    resumed run sees the same batches."""
+    resumed run sees the same batches.
+
+    batch_size is the global batch; with several processes (`world`) each gets its slice of it,
+    and the order is the same whatever their number."""
 
     def __init__(self, dataset, batch_size: int, generator: torch.Generator, device: torch.device,
-                 labels: bool = False, channels_last: bool = False):
+                 labels: bool = False, channels_last: bool = False, world: Optional[World] = None):
         self.data, self.bs, self.gen, self.device = dataset, batch_size, generator, device
-        self.channels_last = channels_last
+        self.channels_last, self.world = channels_last, world or World.single()
         self.y: Optional[torch.Tensor] = None  # training labels on the device, when conditional
         if dataset.finite:
             if len(dataset) < batch_size:
@@ -32,16 +36,17 @@ class RealBatches:
         self.perm: Optional[torch.Tensor] = None
 
     def next(self) -> tuple[torch.Tensor, Optional[torch.Tensor], bool]:
-        """(x (B, *shape) in model range, labels (B,) or None, whether this batch ends an epoch)."""
+        """(x (b, *shape) in model range, labels (b,) or None, whether this batch ends an epoch);
+        b is this process's share of the global batch."""
         if self.data.finite:
             if self.perm is None:
                 self.perm = torch.randperm(len(self.data), generator=self.gen)
-            idx = self.perm[self.pos * self.bs:(self.pos + 1) * self.bs].to(self.device)
+            idx = self.world.slice(self.perm[self.pos * self.bs:(self.pos + 1) * self.bs]).to(self.device)
             x = self.x[idx]
             x = to_model_range(x) if x.dtype == torch.uint8 else x.float()
             y = self.y[idx] if self.y is not None else None
-        else:
-            x, y = self.data.draw(self.bs, self.gen).to(self.device, non_blocking=True), None
+        else:  # the whole global batch is drawn, so the stream moves on alike in every process
+            x, y = self.world.slice(self.data.draw(self.bs, self.gen)).to(self.device, non_blocking=True), None
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         self.pos += 1
@@ -58,13 +63,13 @@ class RealBatches:
     def fake_labels(self, n: int, n_classes: int, generator: torch.Generator) -> Optional[torch.Tensor]:
         """Labels (n,) for fake samples, drawn with `generator` from the training labels' own
         frequencies (uniform over the classes for data without stored labels); None when
-        unconditional (n_classes 0)."""
+        unconditional (n_classes 0). n is the global batch: this process gets its slice."""
         if not n_classes:
             return None
         if self.y is None:
-            return torch.randint(n_classes, (n,), generator=generator, device=self.device)
+            return self.world.slice(torch.randint(n_classes, (n,), generator=generator, device=self.device))
         idx = torch.randint(len(self.y), (n,), generator=generator, device=self.device)
-        return self.y[idx]
+        return self.world.slice(self.y[idx])
 
     def state_dict(self) -> dict:
         return {"pos": self.pos, "perm": self.perm, "gen": self.gen.get_state()}

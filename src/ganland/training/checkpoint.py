@@ -189,9 +189,14 @@ class Saver:
         self.saved: Optional[tuple[int, Path]] = None  # (step, file) of the newest checkpoint written here
         self.last = time.monotonic()  # when it was written (or when the run started)
 
-    def due(self, step: int) -> bool:
-        late = self.minutes and time.monotonic() - self.last >= 60.0 * self.minutes
-        return bool((self.every and step % self.every == 0) or late)
+    def late(self) -> bool:
+        """Whether the time rule asks for a checkpoint now."""
+        return bool(self.minutes and time.monotonic() - self.last >= 60.0 * self.minutes)
+
+    def due(self, step: int, late: Optional[bool] = None) -> bool:
+        """Whether step `step` is saved: by the step rule, or by the time rule (`late`: decided
+        already, e.g. by every process together; None: asked now)."""
+        return bool((self.every and step % self.every == 0) or (self.late() if late is None else late))
 
     def save(self, step: int, state) -> Path:
         """The checkpoint of `step`, written from `state()` unless this step is saved already."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -12,6 +13,7 @@ from ..data import to_uint8
 from ..evaluation import (EVALUATORS, Score, Target, append_score, dataset_label, evaluate_samples, evaluator_for,
                           load_extractor, read_scores)
 from ..generator import sample_z
+from .distributed import World, sharded
 from ..viz import quality_curve
 
 SHOWN_METRICS = 6  # numbers printed on the console line of an evaluation
@@ -23,13 +25,14 @@ class InTrainingEval:
     Uses its own fixed noise (eval.seed), so it changes nothing in the training's random streams.
     """
 
-    def __init__(self, cfg, test_set, n_classes: int, run_dir: Path):
+    def __init__(self, cfg, test_set, n_classes: int, run_dir: Path, world: Optional[World] = None):
         e = cfg.eval
         self.run_dir = Path(run_dir)
+        self.world = world or World.single()  # several processes: each makes and featurises its share
         self.target = Target(test_set, dataset_label(cfg), tuple(test_set.shape))
         self.evaluator = evaluator_for(self.target)  # fails now, not mid-run, when there are no metrics
         self.curve = EVALUATORS.get(self.evaluator)  # its headline metric and axis
-        self.extractor = (load_extractor(test_set, e.feature_net, e.inception_weights)
+        self.extractor = (sharded(load_extractor(test_set, e.feature_net, e.inception_weights), self.world)
                           if test_set.is_image else None)
         self.z = sample_z(e.n_samples, cfg.model.z_dim, cfg.model.z_prior, torch.Generator().manual_seed(e.seed), "cpu")
         self.c = torch.arange(e.n_samples) % n_classes if n_classes else None
@@ -37,18 +40,24 @@ class InTrainingEval:
         self.listeners: list[Callable[[Score], None]] = []  # given each score (e.g. TensorBoard)
 
     def score(self, generate: Callable, step: int) -> Score:
-        """Score the generator's samples of the fixed noise at `step`."""
-        x = generate(self.z, self.c)
-        samples = to_uint8(x).permute(0, 2, 3, 1).numpy() if self.is_image else x.numpy()
+        """Score the generator's samples of the fixed noise at `step` (every process makes its share
+        of them, and the features of its share: the score is the one-process score)."""
+        mine = self.world.chunk(len(self.z))
+        x = generate(self.z[mine], self.c[mine] if self.c is not None else None)
+        part = to_uint8(x).permute(0, 2, 3, 1).numpy() if self.is_image else x.numpy()
+        samples = np.concatenate(self.world.gather(part))  # in rank order: the one-process order
         labels = self.c.numpy() if self.c is not None else None
         score = evaluate_samples(samples, self.target, self.seed, labels, self.full,
                                  source=f"in-training, step {step}", extractor=self.extractor)
-        score.step = step
+        score.step, score.world_size = step, self.world.size
         return score
 
     def __call__(self, generate: Callable, step: int) -> str:
-        """Score, append to metrics.jsonl, redraw samples/quality.png; returns the console line."""
+        """Score, append to metrics.jsonl, redraw samples/quality.png; returns the console line
+        (rank 0 writes; every process takes part in the scoring)."""
         score = self.score(generate, step)
+        if not self.world.main:
+            return ""
         path = self.run_dir / "metrics.jsonl"
         append_score(path, score)
         for listener in self.listeners:

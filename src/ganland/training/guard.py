@@ -104,9 +104,14 @@ class Guard:
     """
 
     def __init__(self, checks: Optional[DivergenceGuard], retries: int, run_dir: Path, restore: Callable[[dict], None],
-                 log: Callable[[dict], None], say: Callable[[str], None], base_lrs: dict[str, float]):
+                 log: Callable[[dict], None], say: Callable[[str], None], base_lrs: dict[str, float], world=None,
+                 newest: Optional[Callable[[], dict]] = None):
+        from .distributed import World
+
         self.checks, self.retries, self.run_dir = checks, retries, Path(run_dir)
         self.restore, self.log, self.say, self.base_lrs = restore, log, say, base_lrs
+        self.world = world or World.single()  # several processes decide together: one problem is everyone's
+        self.newest = newest or (lambda: latest_checkpoint(self.run_dir))  # the checkpoint to go back to
         self.used = 0  # rollbacks so far (kept in the checkpoint: the budget spans resumes)
         self.in_config = 0  # of those, the ones an older ganland wrote into the config's rates
 
@@ -122,6 +127,8 @@ class Guard:
         """The state training starts from is what a rollback returns to: it must be good. (A
         resumed checkpoint can hold NaN/inf only if it was saved while train.guard was off.)"""
         problem = self.checks.check(sums, tensors) if self.checks is not None else None
+        if self.checks is not None:
+            problem = self.world.first_of(problem)
         if problem is not None and resumed_from is None:
             raise DivergenceError(f"the initial state is already broken: {problem}")
         if problem is not None:
@@ -133,7 +140,9 @@ class Guard:
     def healthy(self, sums: dict[str, Tensor], tensors: list[Tensor], step: int, epoch: int) -> bool:
         """Check the step outputs since the last check (`sums`) and `tensors`; on a problem roll
         back (and return False) or raise DivergenceError when the retries are used up."""
-        problem = self.checks.check(sums, tensors) if self.checks is not None else None
+        if self.checks is None:
+            return True
+        problem = self.world.first_of(self.checks.check(sums, tensors))  # any process's problem, on every one
         if problem is None:
             return True
         self.roll_back(problem, step, epoch)
@@ -155,7 +164,7 @@ class Guard:
                    if good else "")
                 + "Start a new run with lower learning rates, a gradient penalty (loss.gp_weight), R1 "
                   "(loss.r1_weight) or model.spectral_norm=true.")
-        ck = latest_checkpoint(self.run_dir)
+        ck = self.newest()
         self.restore(ck)  # restores the guard's state of then too; the retries spent since stay spent
         self.used = used + 1
         back_to = int(ck["counters"]["step"])

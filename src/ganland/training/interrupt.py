@@ -65,15 +65,19 @@ def _notice(text: str) -> None:
         pass
 
 
-def resume_command(run_dir: Path, rules: dict) -> str:
+def resume_command(run_dir: Path, rules: dict, world=None) -> str:
     """The command that continues a run, with its stopping rule when it has one (`rules`:
-    config.stop_rules)."""
+    config.stop_rules), under torchrun when the run has several processes (`world`)."""
     flag = ""
     if len(rules) == 1:
         (key, value), = rules.items()
         shown = int(value) if float(value).is_integer() else repr(value)  # exact: the command must not move the stop
         flag = f" --{key.split('.')[-1]} {shown}"
-    return f"ganland train --resume {shlex.quote(str(run_dir))}{flag}"
+    launch = "ganland"
+    if world is not None and world.active:
+        launch = (f"torchrun --standalone --nproc-per-node={world.size} -m ganland" if world.size == world.local_size
+                  else "torchrun <the same torchrun options as before> -m ganland")
+    return f"{launch} train --resume {shlex.quote(str(run_dir))}{flag}"
 
 
 def newest_checkpoint_text(run_dir: Path, command: str, advice: str = "") -> str:

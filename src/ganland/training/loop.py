@@ -33,7 +33,8 @@ from ..device import autocast_for, resolve_device
 from ..errors import Interrupted
 from ..generator import generate, sample_z
 from .batches import RealBatches
-from .checkpoint import Saver, atomic_write, list_checkpoints
+from .checkpoint import Saver, atomic_write, latest_checkpoint, list_checkpoints
+from .distributed import DistributedError, World
 from .eval_hook import InTrainingEval, heldout_report
 from .guard import DivergenceGuard, Guard, state_tensors
 from .interrupt import StopRequest, explained, resume_command
@@ -74,14 +75,16 @@ class RunResult:
 class Trainer:
     """Trains one configured GAN into a run folder: `Trainer(cfg, run_dir).fit()`."""
 
-    def __init__(self, cfg: Config, run_dir: Path, resume: Optional[dict] = None):
+    def __init__(self, cfg: Config, run_dir: Path, resume: Optional[dict] = None, world: Optional[World] = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.world = world or World.single()  # several processes under torchrun: distributed.py
         t, sp = cfg.train, cfg.speed
         self.device = resolve_device(t.device)
         seed_everything(t.seed)
         self.train_set, self.test_set = build_dataset(cfg, "train"), build_dataset(cfg, "test")
         self.G, self.D = build_models(cfg, self.train_set.shape, self.train_set.n_classes)
         check_config(cfg, self.train_set, (self.G, self.D))
+        self.world.local_batch(t.batch_size, getattr(self.D, "pack", 1))  # the global batch must split evenly
         self.n_classes = self.train_set.n_classes if cfg.model.conditional else 0
         self.channels_last = bool(self.train_set.is_image) if sp.channels_last is None else sp.channels_last
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -90,7 +93,8 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema else None
         self.opt_G, self.opt_D = build_optimizer(self.G, cfg.optim.G), build_optimizer(self.D, cfg.optim.D)
         self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
-                                     cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device))
+                                     cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device),
+                                     self.world)
         self.reuse_fake = sp.reuse_fake and t.n_critic == 1
         # What the steps call: the models themselves, or their compiled versions (same parameters).
         self.G_step, self.D_step = (torch.compile(self.G), torch.compile(self.D)) if sp.compile else (self.G, self.D)
@@ -98,7 +102,7 @@ class Trainer:
         # Random streams: noise (z, fake labels, penalty mixing) on the device; data order on the CPU.
         self.gen = torch.Generator(self.device).manual_seed(t.seed)
         self.batches = RealBatches(self.train_set, t.batch_size, torch.Generator().manual_seed(t.seed + 1),
-                                   self.device, labels=bool(self.n_classes), channels_last=self.channels_last)
+                                   self.device, bool(self.n_classes), self.channels_last, self.world)
         self.step = self.d_steps = self.epoch = self.images = 0  # G steps, D steps, epochs done, real images shown
         self.clock = Clock()  # training wall-clock, earlier processes included
         self.saver = Saver(self.run_dir, t.keep_checkpoints, t.checkpoint_every, t.checkpoint_minutes)
@@ -108,18 +112,20 @@ class Trainer:
         self._tensorboard: Optional[TensorBoard] = None  # train.tensorboard: the event writer, once training
 
         # The collaborators.
-        self.log = RunLog(self.run_dir, self.where, warn_non_finite=not t.guard)
+        self.log = RunLog(self.run_dir, self.where, not t.guard, self.world)
         checks = (DivergenceGuard(t.guard_saturation_steps, self.settings.loss.probabilistic, self.device)
                   if t.guard else None)
         self.guard = Guard(checks, t.guard_retries, self.run_dir, self.restore, self.log.write,
                            lambda text: self.log.say(text, err=True),
-                           {"optim.G.lr": cfg.optim.G.lr, "optim.D.lr": cfg.optim.D.lr})
+                           {"optim.G.lr": cfg.optim.G.lr, "optim.D.lr": cfg.optim.D.lr}, self.world,
+                           lambda: self.world.agree(latest_checkpoint(self.run_dir) if self.world.main else None))
         self.budget = step_budget(t.steps, t.epochs, self.batches.per_epoch, t.n_critic)  # G steps; None = time only
         self.schedule = LearningRates({"G": (self.opt_G, cfg.optim.G), "D": (self.opt_D, cfg.optim.D)}, self.budget,
                                       t.minutes)
         self.pictures = Pictures(self.run_dir, cfg.recipe or cfg.data.name, self.train_set, self.test_set,
                                  self.n_classes, cfg.model.z_dim, cfg.model.z_prior, t.seed, self.D, self.device)
-        self.evaluation = InTrainingEval(cfg, self.test_set, self.n_classes, self.run_dir) if cfg.eval.every else None
+        self.evaluation = (InTrainingEval(cfg, self.test_set, self.n_classes, self.run_dir, self.world)
+                           if cfg.eval.every else None)
         self.resumed_from = resume.get("path") if resume is not None else None  # the checkpoint file
         if resume is not None:
             self.load_state_dict(resume)
@@ -178,13 +184,35 @@ class Trainer:
         tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D)) if weights else []
         return self.guard.healthy(self.log.window.sums, tensors, self.step, self.epoch)
 
+    def _decide(self, stop: StopRequest) -> tuple[bool, bool, bool]:
+        """(a stopping rule holds, a signal asks to stop, a checkpoint is late by the time rule), the
+        same in every process: one small all-reduce when there are several (clocks and signals differ)."""
+        flags = (self.reached() is not None, stop.signum is not None, self.saver.late())
+        return tuple(self.world.any_rank(*flags)) if self.world.active else flags
+
+    def _draw(self) -> Optional[Path]:
+        """The pictures of this step (rank 0), from batch-norm statistics averaged over the processes."""
+        self.world.average_buffers(self.G, self.D, self.G_ema)
+        return self.pictures.save(self.step, self.generate, self.log.rows()) if self.world.main else None
+
+    def _save(self) -> Path:
+        """The checkpoint of this step, written by rank 0 once every process holds the same state
+        (averaged batch-norm statistics, parameters checked to agree bit for bit)."""
+        self.world.average_buffers(self.G, self.D, self.G_ema)
+        problem = self.world.consistent(self.G, self.D, self.G_ema)
+        if problem:
+            raise DistributedError(f"at step {self.step}: {problem}; the newest checkpoint is the last good state")
+        path = self.saver.save(self.step, self.state_dict) if self.world.main else None
+        return self.world.agree(path)  # and nobody reads it before it is there
+
     def _evaluate(self) -> None:
         if self.evaluation is not None:
+            self.world.average_buffers(self.G, self.D, self.G_ema)  # the generator in eval mode reads them
             self.log.say(self.evaluation(self.generate, self.step))
         self._pending_eval = False
 
     def _resume_command(self) -> str:
-        return resume_command(self.run_dir, stop_rules(self.cfg))
+        return resume_command(self.run_dir, stop_rules(self.cfg), self.world)
 
     # ---- the loop -----------------------------------------------------------------------------------
 
@@ -202,11 +230,12 @@ class Trainer:
                     self._tensorboard.close()
 
     def _fit(self, stop: StopRequest) -> RunResult:
-        t = self.cfg.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode("utf-8"))
+        t, main = self.cfg.train, self.world.main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.run_dir / "config.yaml", self.cfg.to_yaml().encode("utf-8"))
         self.log.trim(self.step, self.epoch)
-        if t.tensorboard:
+        if t.tensorboard and main:
             self._tensorboard = TensorBoard.attach(self)
         self.speed, self._watch = start_speed(self)  # set-up, not training time; before the first checkpoint
         self.clock.start()
@@ -215,29 +244,33 @@ class Trainer:
         if self.guard.checks is not None:
             tensors = state_tensors((self.G, self.D, self.G_ema), (self.opt_G, self.opt_D))
             self.guard.check_start(self.log.window.sums, tensors, self.resumed_from)
-            if not list_checkpoints(self.run_dir):
-                self.saver.save(self.step, self.state_dict)  # a good state to go back to before the first regular one
+            if self.world.agree(not list_checkpoints(self.run_dir)):
+                self._save()  # a good state to go back to before the first regular one
 
         if self._pending_eval:  # the evaluation a signal put off when this checkpoint was saved
             self._evaluate()
         while True:  # one straight loop: one stop decision per iteration; a rollback restores and goes on
-            stopping = self.reached() or stop.name
-            if stopping and self._healthy(weights=True):  # the final state, checked before it is saved
+            reached, signalled, late = self._decide(stop)
+            if (reached or signalled) and self._healthy(weights=True):  # the final state, checked before it is saved
                 break
-            if not stopping:
+            if not (reached or signalled):
                 self._train_one_step()
-                self._after_step(stop.signum is not None)
+                if self.world.active:  # what every process decided together (an evaluation is a collective)
+                    self._after_step(signalled, late)
+                else:  # as things are now: a signal during the step puts off its evaluation
+                    self._after_step(stop.signum is not None, None)
 
         self.log.close()
-        interrupted = not self.reached()  # by a signal, before the stopping rule
-        samples = None if interrupted else self.pictures.save(self.step, self.generate, self.log.rows())
-        checkpoint = self.saver.save(self.step, self.state_dict)  # before the last log: a resumed run redoes this window
+        interrupted = not reached  # by a signal, before the stopping rule
+        samples = None if interrupted else self._draw()
+        checkpoint = self._save()  # before the last log: a resumed run redoes this window
         if self.log.window.sums:
             self.log.log(partial=True)
         self.clock.stop()
         if interrupted:
-            raise Interrupted(f"stopped by {stop.name} after step {self.step}; saved {checkpoint} and the statistics "
-                              f"so far. Continue with `{self._resume_command()}`", stop.signum)
+            raise Interrupted(f"stopped by {stop.name or 'a signal to another process'} after step {self.step}; saved "
+                              f"{checkpoint} and the statistics so far. Continue with `{self._resume_command()}`",
+                              stop.signum or 15)
         return RunResult.of(self, samples, checkpoint)
 
     def _train_one_step(self) -> None:
@@ -248,22 +281,23 @@ class Trainer:
         want_norm = (self.step + 1) % t.log_every == 0
         x_fake = c = None
         for _ in range(t.n_critic):
-            x, c, epoch_end = self.batches.next()
-            z = sample_z(len(x), cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+            x, c, epoch_end = self.batches.next()  # this process's share of the global batch
+            z = self.world.slice(sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device))
             if self.reuse_fake:  # one G forward serves both steps
                 with self.settings.precision():
                     x_fake = self.G_step(z, c)
             out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen, want_norm, x_fake)
-            self.d_steps, self.images = self.d_steps + 1, self.images + len(x)
+            self.d_steps, self.images = self.d_steps + 1, self.images + t.batch_size
             self.log.add(out, ("loss_D",))
             self.guard.observe(out)
             if epoch_end:
                 self.epoch += 1
+                self.world.average_buffers(self.D)  # D's held-out report runs in eval mode, on running statistics
                 self.log.end_epoch(self.epoch, self.heldout_report(), say=self.train_set.finite)
         if x_fake is not None:
             out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake)
         else:
-            z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device)
+            z = self.world.slice(sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device))
             c = self.batches.fake_labels(t.batch_size, self.n_classes, self.gen)
             out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z, c, want_norm)
         self.log.add(out, ("loss_G",))
@@ -274,9 +308,9 @@ class Trainer:
         self.log.progress.update(self.clock.total())
         self._watch.add(time.perf_counter() - started)
 
-    def _after_step(self, stopping: bool) -> None:
+    def _after_step(self, stopping: bool, late: Optional[bool]) -> None:
         """What is due after this step: a log line, pictures, an evaluation (put off to the resumed
-        run when a signal asks to stop: it can take minutes), a checkpoint."""
+        run when a signal asks to stop: it can take minutes), a checkpoint (`late`: by the time rule)."""
         t, every = self.cfg.train, lambda n: n and self.step % n == 0
         if every(t.log_every):
             if not self._healthy(weights=False):
@@ -285,15 +319,17 @@ class Trainer:
             slow = self._watch.check_window()
             if slow:
                 self.log.say(slow, err=True)
-            if self.schedule.wants_estimate:  # train.minutes alone: fix the decay's horizon now
-                horizon = self.schedule.estimate_horizon(self.step, self.clock.total(), self.clock.per_step(self.step))
-                self.log.say(f"learning-rate decay over {horizon} steps (estimated for train.minutes="
-                             f"{t.minutes:g})")
+            if self.schedule.wants_estimate:  # train.minutes alone: fix the decay's horizon now (rank 0's clock)
+                self.schedule.estimate_horizon(self.step, self.clock.total(), self.clock.per_step(self.step))
+                self.schedule.start, self.schedule.horizon = self.world.agree((self.schedule.start,
+                                                                               self.schedule.horizon))
+                self.log.say(f"learning-rate decay over {self.schedule.horizon} steps (estimated for "
+                             f"train.minutes={t.minutes:g})")
         if every(t.sample_every):
-            self.pictures.save(self.step, self.generate, self.log.rows())
+            self._draw()
         if self.evaluation is not None and every(self.cfg.eval.every):
             self._pending_eval = True
             if not stopping:
                 self._evaluate()
-        if self.saver.due(self.step) and self._healthy(weights=True):
-            self.saver.save(self.step, self.state_dict)
+        if self.saver.due(self.step, late) and self._healthy(weights=True):
+            self._save()

@@ -134,9 +134,12 @@ class RunLog:
     `where()` gives the counters every record starts with: {"step", "epoch", "images", "seconds"}.
     """
 
-    def __init__(self, run_dir: Path, where: Callable[[], dict], warn_non_finite: bool):
+    def __init__(self, run_dir: Path, where: Callable[[], dict], warn_non_finite: bool, world=None):
+        from .distributed import World
+
         self.run_dir = Path(run_dir)
         self.where = where
+        self.world = world or World.single()  # several processes: the means are theirs together, rank 0 writes
         self.window, self.epoch_means = Means(), Means()
         self.last: dict = {}  # the newest train record
         self.progress = Progress(False, None, None, 0, 0.0)  # replaced by `start`
@@ -148,9 +151,9 @@ class RunLog:
         return self.run_dir / "stats.jsonl"
 
     def start(self, enabled: bool, steps_total: Optional[int], seconds_total: Optional[float]) -> None:
-        """Open the progress bar at the current counters."""
+        """Open the progress bar at the current counters (rank 0's only)."""
         w = self.where()
-        self.progress = Progress(enabled, steps_total, seconds_total, w["step"], w["seconds"])
+        self.progress = Progress(enabled and self.world.main, steps_total, seconds_total, w["step"], w["seconds"])
 
     def close(self) -> None:
         self.progress.close()
@@ -162,6 +165,7 @@ class RunLog:
 
     def log(self, partial: bool = False) -> dict:
         """Write the logging window's means as a train record (`partial`: the run ended inside it)."""
+        self.window.sums = self.world.mean_of(self.window.sums)  # every process's steps (one all-reduce)
         values = self.window.read()
         if self._warn and not all(map(math.isfinite, values.values())):
             self._warn = False
@@ -181,6 +185,7 @@ class RunLog:
     def end_epoch(self, epoch: int, report: dict, say: bool = True) -> None:
         """The epoch record (epoch means of the losses, the held-out report) and, with `say`, its
         console line (not for toy samplers, whose "epochs" are only a count of fresh draws)."""
+        self.epoch_means.sums = self.world.mean_of(self.epoch_means.sums)
         means = self.epoch_means.read()
         w = self.where()
         record = {"kind": "epoch", "epoch": epoch, "step": w["step"], "images": w["images"],
@@ -193,12 +198,16 @@ class RunLog:
             self.say("  ".join(parts))
 
     def write(self, record: dict) -> None:
+        if not self.world.main:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
         for listener in self.listeners:
             listener(record)
 
     def say(self, text: str, err: bool = False) -> None:
+        if not self.world.main:
+            return
         self.progress.write(text, err)
 
     def rows(self) -> list[dict]:
@@ -209,6 +218,8 @@ class RunLog:
 
     def trim(self, step: int, epoch: int) -> None:
         """On resume or rollback to (step, epoch): drop the stats and in-training scores written after it."""
+        if not self.world.main:
+            return
 
         def keep_stat(rec: dict) -> bool:
             at = rec.get("step", 0)

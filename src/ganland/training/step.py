@@ -6,7 +6,7 @@ to read them.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..config import OptimizerConfig
 from ..losses import AdversarialLoss, gradient_penalty, r1_penalty
+from .distributed import World
 
 
 @dataclass
@@ -25,6 +26,7 @@ class StepSettings:
     gp_target: float = 1.0
     r1_weight: float = 0.0
     autocast: Optional[tuple[str, torch.dtype]] = None  # (device type, dtype) of mixed precision; None = fp32
+    world: World = field(default_factory=World.single)  # the processes whose gradients are averaged
 
     def precision(self):
         """The autocast context of the forward passes (losses are taken in fp32 on its outputs)."""
@@ -41,11 +43,15 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def clip_and_step(module: nn.Module, opt: torch.optim.Optimizer, o: OptimizerConfig, want_norm: bool):
-    """Gradient-norm clipping, the optimizer update and weight clipping, as configured.
+def clip_and_step(module: nn.Module, opt: torch.optim.Optimizer, o: OptimizerConfig, want_norm: bool,
+                  world: Optional[World] = None):
+    """The gradients averaged over the processes (several under torchrun), then gradient-norm
+    clipping, the optimizer update and weight clipping, as configured.
 
     Returns the gradient norm before clipping when `want_norm` (else None).
     """
+    if world is not None:
+        world.average_gradients(module)
     norm = None
     if o.grad_clip is not None and o.grad_clip_per_tensor:
         # Seed 002: each parameter tensor is rescaled to norm <= grad_clip on its own.
@@ -94,7 +100,7 @@ def d_step(
         out["D_fake"] = torch.sigmoid(fake_logits.detach()).mean()  # D(G(z))
     if s.gp_weight > 0:
         # The interpolates must match D's labels: with labels, use the real labels for both ends.
-        gp = gradient_penalty(D, x_real, x_fake, c_real, generator, s.gp_target)
+        gp = gradient_penalty(D, x_real, x_fake, c_real, generator, s.gp_target, (s.world.rank, s.world.size))
         loss_D = loss_D + s.gp_weight * gp
         out["gp"] = gp.detach()
     if s.r1_weight > 0:
@@ -103,7 +109,7 @@ def d_step(
         out["r1"] = r1.detach()
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
-    norm = clip_and_step(D, opt_D, s.opt_D_cfg, want_norm)
+    norm = clip_and_step(D, opt_D, s.opt_D_cfg, want_norm, s.world)
     if norm is not None:
         out["grad_norm_D"] = norm.detach()
     return out
@@ -126,7 +132,7 @@ def g_step(
         loss_G.backward()
     finally:
         D.requires_grad_(True)
-    norm = clip_and_step(G, opt_G, s.opt_G_cfg, want_norm)
+    norm = clip_and_step(G, opt_G, s.opt_G_cfg, want_norm, s.world)
     out = {"loss_G": loss_G.detach()}
     if norm is not None:
         out["grad_norm_G"] = norm.detach()
