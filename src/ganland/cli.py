@@ -29,6 +29,7 @@ def cmd_train(args) -> int:
     from .build import check_config
     from .config import load_config, parse_override, stop_overrides
     from .training.distributed import finish
+    from .training.interrupt import launcher
     from .training.runs import new_trainer, resume_trainer
 
     if args.no_progress:
@@ -65,7 +66,7 @@ def cmd_train(args) -> int:
     result = trainer.fit()
     if world.main:
         print(f"done: {result.step} steps, {result.epoch:.2f} epochs in {result.seconds / 60:.1f} min")
-        _print_run_end(result)
+        _print_run_end(result, launcher(world))
     finish(world)
     return 0
 
@@ -80,13 +81,14 @@ def _rules_text(cfg) -> str:
 def _extend_command(trainer) -> str:
     """`ganland train --resume RUN --<rule> <twice as far>` for a finished run."""
     from .config import stop_rules
+    from .training.interrupt import launcher
 
     key, value = next(iter(stop_rules(trainer.cfg).items()))
     more = 2 * value if isinstance(value, int) else format(2 * value, "g")
-    return f"ganland train --resume {trainer.run_dir} --{key.split('.')[-1]} {more}"
+    return f"{launcher(trainer.world)} train --resume {trainer.run_dir} --{key.split('.')[-1]} {more}"
 
 
-def _print_run_end(result) -> None:
+def _print_run_end(result, launch: str = "ganland") -> None:
     """Where everything is, every picture written, and what to do next."""
     run = result.run_dir
     samples = run / "samples"
@@ -101,10 +103,10 @@ def _print_run_end(result) -> None:
     if len(steps) > 1:
         print(f"             {len(steps)} pictures over time: {steps[0].name} ... {steps[-1].name}")
     print("next:")
-    print(f"  ganland eval {run}        # score it: {'FID, KID, precision/recall' if result.is_image else 'its metrics'}")
+    print(f"  {launch} eval {run}        # score it: {'FID, KID, precision/recall' if result.is_image else 'its metrics'}")
     print(f"  ganland sample {run} --out samples.{'png' if result.is_image else 'npz'}")
     print(f"  ganland report {run}      # one HTML page: curves, samples over time, scores")
-    print(f"  ganland train --resume {run} --steps {2 * result.step}        # train on")
+    print(f"  {launch} train --resume {run} --steps {2 * result.step}        # train on")
 
 
 def cmd_sample(args) -> int:

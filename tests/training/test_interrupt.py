@@ -23,6 +23,7 @@ from ganland.config import load_config
 from ganland.errors import Interrupted
 from ganland.evaluation import read_scores
 from ganland.training.checkpoint import PAUSE_ENV, list_checkpoints, load_checkpoint, verify_file
+from ganland.training.distributed import World
 from ganland.training.interrupt import StopRequest, newest_checkpoint_text, resume_command
 from ganland.training.loop import Trainer
 from ganland.training.runs import resume, train
@@ -70,6 +71,11 @@ def test_resume_command_and_what_is_left(tmp_path):
     assert resume_command(Path("r"), {"train.epochs": 2.5}) == "ganland train --resume r --epochs 2.5"
     assert resume_command(Path("r"), {"train.epochs": 1 / 3}) == "ganland train --resume r --epochs 0.3333333333333333"
     assert resume_command(Path("r"), {"train.steps": 5, "train.minutes": 1.0}) == "ganland train --resume r"
+    two = World(rank=1, size=2, local_rank=1, local_size=2)  # a torchrun run goes on under torchrun
+    assert (resume_command(Path("r"), {"train.steps": 8}, two)
+            == "torchrun --standalone --nproc-per-node=2 -m ganland train --resume r --steps 8")
+    nodes = World(rank=3, size=4, local_rank=1, local_size=2)
+    assert resume_command(Path("r"), {}, nodes).startswith("torchrun <the same torchrun options as before> -m ganland")
     assert "nothing to resume" in newest_checkpoint_text(tmp_path, "cmd")  # never claims what is not there
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "step_000000004.pt").write_bytes(b"x")

@@ -73,11 +73,17 @@ def resume_command(run_dir: Path, rules: dict, world=None) -> str:
         (key, value), = rules.items()
         shown = int(value) if float(value).is_integer() else repr(value)  # exact: the command must not move the stop
         flag = f" --{key.split('.')[-1]} {shown}"
-    launch = "ganland"
-    if world is not None and world.active:
-        launch = (f"torchrun --standalone --nproc-per-node={world.size} -m ganland" if world.size == world.local_size
-                  else "torchrun <the same torchrun options as before> -m ganland")
-    return f"{launch} train --resume {shlex.quote(str(run_dir))}{flag}"
+    return f"{launcher(world)} train --resume {shlex.quote(str(run_dir))}{flag}"
+
+
+def launcher(world=None) -> str:
+    """How to start ganland the way this process was started: `ganland`, or torchrun with as many
+    processes (`world`: the processes of a run, None or inactive for one)."""
+    if world is None or not world.active:
+        return "ganland"
+    if world.size == world.local_size:
+        return f"torchrun --standalone --nproc-per-node={world.size} -m ganland"
+    return "torchrun <the same torchrun options as before> -m ganland"
 
 
 def newest_checkpoint_text(run_dir: Path, command: str, advice: str = "") -> str:
