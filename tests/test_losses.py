@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganland.losses import LOSSES, gradient_penalty, r1_penalty
+from ganland.losses import LOSSES, consistency_penalty, gradient_penalty, r1_penalty, r2_penalty
 
 REAL = torch.tensor([2.0, -1.0, 0.5])
 FAKE = torch.tensor([-3.0, 0.0, 1.5])
@@ -41,7 +41,13 @@ HAND = {
         mean([max(0.0, 1 - r) for r in REAL.tolist()]) + mean([max(0.0, 1 + f) for f in FAKE.tolist()]),
         -mean(FAKE.tolist()),
     ),
+    # RpGAN: the i-th real against the i-th fake, -log sigmoid(difference), both ways.
+    "rpgan": (
+        mean([-math.log(sig(r - f)) for r, f in zip(REAL.tolist(), FAKE.tolist())]),
+        mean([-math.log(sig(f - r)) for r, f in zip(REAL.tolist(), FAKE.tolist())]),
+    ),
 }
+PAIRED = {"rpgan"}  # their d_real + d_fake is the held-out report's logistic proxy, not the loss
 
 
 def test_every_registered_loss_has_a_hand_computed_check():
@@ -53,8 +59,16 @@ def test_loss_values_match_hand_computation(name):
     loss = LOSSES.get(name)
     d_hand, g_hand = HAND[name]
     assert loss.d_loss(REAL, FAKE).item() == pytest.approx(d_hand, rel=1e-6)
-    assert loss.g_loss(FAKE).item() == pytest.approx(g_hand, rel=1e-6)
-    assert loss.d_real(REAL).item() + loss.d_fake(FAKE).item() == pytest.approx(d_hand, rel=1e-6)
+    assert loss.g_loss(FAKE, REAL).item() == pytest.approx(g_hand, rel=1e-6)
+    assert loss.needs_real_in_g == (name in PAIRED)
+    if name in PAIRED:
+        with pytest.raises(ValueError, match="pass real_logits"):
+            loss.g_loss(FAKE)
+        # The pairing matters: reversing the fakes changes the value (a per-term loss would not notice).
+        assert loss.d_loss(REAL, FAKE.flip(0)).item() != pytest.approx(d_hand, rel=1e-3)
+    else:
+        assert loss.g_loss(FAKE).item() == pytest.approx(g_hand, rel=1e-6)
+        assert loss.d_real(REAL).item() + loss.d_fake(FAKE).item() == pytest.approx(d_hand, rel=1e-6)
 
 
 def test_probabilistic_losses_stay_finite_for_extreme_logits():
@@ -138,6 +152,23 @@ def test_r1_penalty_matches_closed_form():
     D = Quadratic(5)
     expected = ((2 * D.a * real) ** 2).sum(1).mean()
     assert r1_penalty(D, real, None).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_r2_penalty_matches_closed_form_on_fakes():
+    torch.manual_seed(3)
+    fake = torch.randn(6, 4)
+    D = Quadratic(4)
+    expected = ((2 * D.a * fake) ** 2).sum(1).mean()
+    assert r2_penalty(D, fake, None).item() == pytest.approx(expected.item(), rel=1e-5)
+    (grad,) = torch.autograd.grad(r2_penalty(D, fake, None), D.a)  # differentiable in D's weights
+    expected_grad = (8 * D.a.detach() * fake ** 2).mean(0)  # d/da_j mean_i sum_j (2 a_j x_ij)^2
+    assert torch.allclose(grad, expected_grad, rtol=1e-5)
+
+
+def test_consistency_penalty_by_hand():
+    a, b = torch.tensor([1.0, -2.0, 0.5]), torch.tensor([0.0, -1.0, 2.5])
+    assert consistency_penalty(a, b).item() == pytest.approx((1 + 1 + 4) / 3)
+    assert consistency_penalty(a, a).item() == 0.0
 
 
 def test_each_loss_declares_whether_it_needs_a_lipschitz_constraint():

@@ -121,6 +121,22 @@ def _check_tensorboard() -> None:
                           "'ganland[tensorboard]' (or pip install tensorboard), or set train.tensorboard=false") from None
 
 
+def _check_augment(cfg: Config, train) -> None:
+    """train.augment and loss.cr_weight transform images: refused for other data, policy checked."""
+    from .augment import parse_policy
+
+    on = cfg.train.augment.strip().lower() not in ("", "none")
+    for key, used in (("train.augment", on), ("loss.cr_weight", cfg.loss.cr_weight > 0)):
+        if used and not train.is_image:
+            raise ConfigError(f"{key} transforms images, and dataset {train.name!r} gives samples of shape "
+                              f"{tuple(train.shape)}; turn it off for this dataset")
+    if on:
+        try:
+            parse_policy(cfg.train.augment, train.shape[0])
+        except ConfigError as e:
+            raise ConfigError(f"train.augment={cfg.train.augment!r}: {e}") from None
+
+
 @dataclass
 class Checked:
     """What `check_config` found out while validating (reused by the trainer)."""
@@ -165,6 +181,7 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
             "loss.gp_weight > 0 with batch norm in D: the gradient penalty is defined per sample and batch "
             "norm mixes samples. Set model.options.d_batch_norm=false (dcgan) or use another model."
         )
+    _check_augment(cfg, train)
     if train.finite and len(train) < t.batch_size:
         raise ConfigError(f"dataset {train.name!r} holds {len(train)} training samples, fewer than "
                           f"train.batch_size={t.batch_size}; lower the batch size")

@@ -81,6 +81,8 @@ class LossConfig:
     gp_weight: float = setting(0.0, at_least=0)  # gradient penalty lambda on real/fake interpolates (WGAN-GP: 10); 0 = off
     gp_target: float = setting(1.0, check=_gp_target_needs_gp)  # gradient norm the penalty pulls towards (1 in WGAN-GP)
     r1_weight: float = setting(0.0, at_least=0)  # R1 penalty gamma on real data, gamma/2 * |grad D(x)|^2; 0 = off
+    r2_weight: float = setting(0.0, at_least=0)  # R2 penalty gamma on generated data, gamma/2 * |grad D(G(z))|^2; 0 = off
+    cr_weight: float = setting(0.0, at_least=0)  # consistency regularisation lambda * (D(x) - D(T(x)))^2, T a translation of the reals; 0 = off
 
 
 def _momentum_not_for_adam(o: "OptimizerConfig", momentum: float) -> Optional[str]:
@@ -122,6 +124,22 @@ def _saturation_needs_guard(t: "TrainConfig", steps: int) -> Optional[str]:
     return None
 
 
+def _p_not_with_target(t: "TrainConfig", p: float) -> Optional[str]:
+    if p > 1:
+        return "{key} is %g, but it is a probability: give a number from 0 to 1" % p
+    if t.augment_target is not None and p != 1.0:
+        return ("{key} is %g but {section}.augment_target is set, which makes the probability adaptive (it starts "
+                "at 0): remove one of them" % p)
+    return None
+
+
+def _target_needs_augment(t: "TrainConfig", target: Optional[float]) -> Optional[str]:
+    if target is not None and t.augment.strip().lower() in ("", "none"):
+        return ("{key} is set but {section}.augment is off, so there is nothing to adapt; set {section}.augment "
+                "(e.g. default) or remove {key}")
+    return None
+
+
 @dataclass
 class TrainConfig:
     batch_size: int = setting(64, at_least=1)  # samples per batch, real and fake alike
@@ -138,6 +156,10 @@ class TrainConfig:
     checkpoint_minutes: float = setting(10.0, at_least=0, resume=True)  # also checkpoint after this many minutes without one; 0 = off
     keep_checkpoints: int = setting(2, at_least=1, resume=True)  # newest checkpoints kept on disk (older ones are deleted)
     heldout_batches: int = setting(10, at_least=0)  # test-split batches scored by D at each epoch's end; 0 = skip
+    augment: str = "none"  # differentiable augmentation of what D sees: "none", "default" or ops such as "translation,cutout" (docs/augmentation.md)
+    augment_p: float = setting(1.0, at_least=0, check=_p_not_with_target)  # probability of each op per sample (fixed)
+    augment_target: Optional[float] = setting(None, above=0, below=1, check=_target_needs_augment)  # adaptive p (ADA): the wanted E[sign(D(x_real))], e.g. 0.6; None = fixed p
+    augment_kimg: float = setting(100.0, above=0)  # adaptive p: thousands of real images for p to move from 0 to 1
     progress: bool = setting(True, resume=True)  # show a progress bar with live losses and ETA
     dist_timeout: float = setting(300.0, above=0, resume=True)  # seconds a process waits for the others (torchrun) before it stops with an error
     tensorboard: bool = setting(False, resume=True)  # also write TensorBoard events to RUN/tensorboard (pip install 'ganland[tensorboard]')

@@ -3,6 +3,9 @@
 Each loss is a pair, both to be *minimised*:
     d_loss(real_logits, fake_logits) = d_real(real_logits) + d_fake(fake_logits)
     g_loss(fake_logits)
+except the relativistic pairing loss (RpGAN), whose terms couple the i-th real and fake samples:
+    d_loss = pair_d(real_logits, fake_logits), g_loss(fake_logits, real_logits) = pair_g(...),
+so its G step also shows D a real batch (`needs_real_in_g`).
 `real_logits` and `fake_logits` are D's raw outputs, shape (N,). D(x) = sigmoid(logit) for the
 probabilistic losses; the Wasserstein and hinge losses read the logit as a critic score.
 The split of d_loss into a real and a fake term lets the trainer report D's loss on held-out
@@ -29,11 +32,24 @@ class AdversarialLoss:
     probabilistic: bool  # logits are log-odds of "real", so sigmoid(logit) = D(x) is meaningful
     doc: str = ""
     needs_lipschitz: bool = False  # D's loss is unbounded without a Lipschitz constraint on D (clipping, GP, SN)
+    pair_d: Optional[Callable[[Tensor, Tensor], Tensor]] = None  # D's loss of (real, fake) logits, when they couple
+    pair_g: Optional[Callable[[Tensor, Tensor], Tensor]] = None  # G's loss of (fake, real) logits, when they couple
+
+    @property
+    def needs_real_in_g(self) -> bool:
+        """G's loss reads D's logits on a real batch too (relativistic losses)."""
+        return self.pair_g is not None
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        if self.pair_d is not None:
+            return self.pair_d(real_logits, fake_logits)
         return self.d_real(real_logits) + self.d_fake(fake_logits)
 
-    def g_loss(self, fake_logits: Tensor) -> Tensor:
+    def g_loss(self, fake_logits: Tensor, real_logits: Optional[Tensor] = None) -> Tensor:
+        if self.pair_g is not None:
+            if real_logits is None:
+                raise ValueError(f"loss {self.name} pairs fake with real samples: pass real_logits to g_loss")
+            return self.pair_g(fake_logits, real_logits)
         return self.g(fake_logits)
 
 
@@ -41,8 +57,8 @@ LOSSES: Registry[AdversarialLoss] = Registry("loss")
 
 
 def register_loss(name: str, *, d_real, d_fake, g, probabilistic: bool, doc: str,
-                  needs_lipschitz: bool = False) -> AdversarialLoss:
-    loss = AdversarialLoss(name, d_real, d_fake, g, probabilistic, doc, needs_lipschitz)
+                  needs_lipschitz: bool = False, pair_d=None, pair_g=None) -> AdversarialLoss:
+    loss = AdversarialLoss(name, d_real, d_fake, g, probabilistic, doc, needs_lipschitz, pair_d, pair_g)
     LOSSES.register(name, help=doc)(loss)
     return loss
 
@@ -106,6 +122,23 @@ register_loss(
 )
 
 
+# Relativistic pairing (RpGAN; Jolicoeur-Martineau 2019, with R1 and R2 the baseline of Huang et al.
+# 2024): D minimises E softplus(-(f(x_i) - f(G(z_i)))), each real judged against a fake; G the
+# mirror image E softplus(-(f(G(z_i)) - f(x_i))). The logits are not probabilities of "real" on their
+# own; the held-out report (which needs a real-only term) reads them with the logistic term
+# softplus(-f(x)), and d_real + d_fake is that report's proxy, not the loss.
+register_loss(
+    "rpgan",
+    d_real=lambda l: F.softplus(-l).mean(),
+    d_fake=lambda l: F.softplus(l).mean(),
+    g=lambda l: F.softplus(-l).mean(),
+    probabilistic=False,
+    doc="relativistic pairing: D and G compare each fake with a real (pair with R1 + R2)",
+    pair_d=lambda real, fake: F.softplus(fake - real).mean(),  # -E log sigmoid(f(x) - f(G(z)))
+    pair_g=lambda fake, real: F.softplus(real - fake).mean(),  # -E log sigmoid(f(G(z)) - f(x))
+)
+
+
 # ---------------------------------------------------------------------------------------------
 # Penalties
 
@@ -141,3 +174,14 @@ def gradient_penalty(
 def r1_penalty(D, real: Tensor, c: Optional[Tensor]) -> Tensor:
     """R1 penalty E ||grad D(x)||^2 on real data (Mescheder et al. 2018), unweighted (no 1/2)."""
     return _input_grad_norms(D, real.detach(), c).square().mean()
+
+
+def r2_penalty(D, fake: Tensor, c: Optional[Tensor]) -> Tensor:
+    """R2 penalty E ||grad D(G(z))||^2 on generated data (Mescheder et al. 2018), unweighted."""
+    return _input_grad_norms(D, fake.detach(), c).square().mean()
+
+
+def consistency_penalty(logits: Tensor, transformed_logits: Tensor) -> Tensor:
+    """Consistency regularisation (Zhang et al. 2020): E (D(x) - D(T(x)))^2 for a semantics-keeping
+    transformation T of the same images; both logits (N,). Unweighted."""
+    return (logits - transformed_logits).square().mean()

@@ -5,12 +5,17 @@ import torch
 from ganland.errors import ConfigError
 from ganland.models import MODELS
 from ganland.models.dcgan import split_size
+from ganland.models.resnet import ConditionalBatchNorm, SelfAttention
 
 IMAGE_CASES = [
     ("dcgan", (1, 28, 28), {}),
     ("dcgan", (3, 32, 32), {"g_width": 8, "d_width": 8}),
     ("dcgan", (3, 64, 64), {"g_width": 4, "d_width": 4}),
     ("dcgan", (1, 48, 48), {"g_width": 4, "d_width": 4}),
+    ("resnet", (1, 28, 28), {"g_width": 8, "d_width": 8}),
+    ("resnet", (3, 32, 32), {"g_width": 8, "d_width": 8, "attention": 16}),
+    ("resnet", (3, 64, 64), {"g_width": 4, "d_width": 4, "attention": 32, "g_spectral_norm": True}),
+    ("resnet", (1, 48, 48), {"g_width": 4, "d_width": 4, "d_extra": 0}),
     ("seed000", (1, 28, 28), {"hidden": 16}),
     ("cgan-seed003", (1, 28, 28), {"g_depth": 16, "d_depth": 8}),
 ]
@@ -28,12 +33,18 @@ def test_image_models_shapes(family, shape, options):
 
 
 @pytest.mark.parametrize("family,cond", [("dcgan", "concat"), ("dcgan", "projection"), ("cgan-seed003", None),
-                                         ("mlp", None)])
+                                         ("mlp", None), ("resnet", "cbn-projection")])
 def test_conditional_models_use_the_label(family, cond):
     torch.manual_seed(0)
     shape = (2,) if family == "mlp" else (1, 28, 28)
     opts = {"cond": cond, "g_width": 8, "d_width": 8} if cond else {}
+    if family == "resnet":
+        opts.pop("cond")
     G, D = MODELS.get(family)(shape=shape, z_dim=8, n_classes=10, **opts)
+    if family == "resnet":  # class gains start at 1 and biases at 0 (plain BN): give them values
+        for m in G.modules():
+            if isinstance(m, ConditionalBatchNorm):
+                torch.nn.init.normal_(m.gain.weight, 0, 0.5), torch.nn.init.normal_(m.bias.weight, 0, 0.5)
     G.eval(), D.eval()
     z = torch.randn(3, 8)
     c0, c1 = torch.zeros(3, dtype=torch.long), torch.full((3,), 7)
@@ -108,3 +119,41 @@ def test_spectral_norm_bounds_every_D_layer():
     for m in layers:
         sigma = torch.linalg.matrix_norm(m.weight.detach().flatten(1), ord=2)
         assert sigma == pytest.approx(1.0, abs=0.05)
+
+
+def test_resnet_starts_as_plain_batch_norm_and_identity_attention():
+    """Conditional BN starts with gain 1 and bias 0 for every class, self-attention as the identity,
+    and the orthogonal initialisation gives orthonormal rows (or columns)."""
+    torch.manual_seed(0)
+    G, D = MODELS.get("resnet")(shape=(1, 28, 28), z_dim=16, n_classes=10, g_width=8, d_width=8, attention=14)
+    G.eval()
+    z = torch.randn(4, 16)
+    assert torch.equal(G(z, torch.zeros(4, dtype=torch.long)), G(z, torch.full((4,), 9)))
+    attn = [m for m in list(G.modules()) + list(D.modules()) if isinstance(m, SelfAttention)]
+    assert len(attn) == 2 and all(m.gamma.item() == 0 for m in attn)
+    x = torch.randn(2, attn[0].query.in_channels, 14, 14)
+    assert torch.equal(attn[0](x), x)
+    w = G.project.weight  # (out, in) with out > in: orthonormal columns
+    assert torch.allclose(w.T @ w, torch.eye(w.shape[1]), atol=1e-5)
+
+
+def test_resnet_self_attention_must_be_at_a_side_the_blocks_make():
+    with pytest.raises(ConfigError, match="one of 14, 28"):
+        MODELS.get("resnet")(shape=(1, 28, 28), z_dim=8, attention=16)
+    with pytest.raises(ConfigError, match="model resnet cannot build images of side 30"):
+        MODELS.get("resnet")(shape=(1, 30, 30), z_dim=8)
+
+
+def test_resnet_discriminator_sums_over_positions_and_projects_the_label():
+    """With the projection D, logit(x, c) - logit(x, c') = (embed(c) - embed(c')) . phi(x)."""
+    torch.manual_seed(0)
+    _, D = MODELS.get("resnet")(shape=(3, 32, 32), z_dim=8, n_classes=5, g_width=4, d_width=4)
+    x = torch.randn(3, 3, 32, 32)
+    h = x
+    for block in D.blocks:
+        h = block(h)
+    phi = torch.relu(h).sum(dim=(2, 3))  # (N, C)
+    c0, c1 = torch.zeros(3, dtype=torch.long), torch.full((3,), 4)
+    diff = D(x, c1) - D(x, c0)
+    expected = ((D.embed.weight[4] - D.embed.weight[0]) * phi).sum(dim=1)
+    assert torch.allclose(diff, expected, atol=1e-5)

@@ -195,19 +195,29 @@ def test_two_processes_train_what_one_trains_on_the_1d_normal(tmp_path):
     assert not [p for p in (two / "checkpoints").iterdir() if p.name.endswith(".tmp")]
 
 
-@pytest.mark.parametrize("batch_norm", [False, True], ids=["no-bn", "bn"])
-def test_two_processes_train_what_one_trains_on_a_dcgan(fake_mnist, tmp_path, batch_norm):
-    """Without batch norm in D the two agree to rounding. With it each process normalises its own
-    half batch (ganland has no cross-process batch norm on the CPU), so the numbers differ more:
-    the stated tolerance is 5 % on the losses over 8 steps."""
+ADAPTIVE = {"train.augment": "translation,cutout,brightness", "train.augment_target": 0.6, "train.augment_kimg": 0.5}
+
+
+@pytest.mark.parametrize("batch_norm,extra", [(False, {}), (True, {}), (False, ADAPTIVE)],
+                         ids=["no-bn", "bn", "no-bn-adaptive-augmentation"])
+def test_two_processes_train_what_one_trains_on_a_dcgan(fake_mnist, tmp_path, batch_norm, extra):
+    """Without batch norm in D the two agree to rounding, with augmentation too (its random numbers
+    are drawn for the global batch; the adaptive probability sums D's verdicts over both). With
+    batch norm each process normalises its own half batch (ganland has no cross-process batch norm
+    on the CPU), so the numbers differ more: the stated tolerance is 5 % on the losses over 8 steps."""
     cfg = tiny_cfg(fake_mnist, **{"train.steps": 8, "model.options": {"g_width": 4, "d_width": 4,
-                                                                     "d_batch_norm": batch_norm}})
+                                                                     "d_batch_norm": batch_norm}, **extra})
     one = single(cfg, tmp_path / "one").run_dir
     ok(run_ranks(tmp_path, "train", cfg=cfg.to_dict(), out=str(tmp_path / "two")))
     tol = dict(rel=0.05) if batch_norm else dict(rel=1e-4, abs=1e-5)
-    for x, y in zip(train_rows(one), train_rows(tmp_path / "two")):
-        for key in ("loss_D", "loss_G"):
+    keys = ("loss_D", "loss_G") + (("aug_p", "aug_rt") if extra else ())
+    rows = list(zip(train_rows(one), train_rows(tmp_path / "two")))
+    assert rows
+    for x, y in rows:
+        for key in keys:
             assert y[key] == pytest.approx(x[key], **tol), (x["step"], key)
+    if extra:
+        assert any(x["aug_p"] > 0 for x, _ in rows)  # the probability moved: the controller was exercised
 
 
 def test_nan_on_one_process_rolls_both_back(fake_mnist, tmp_path):

@@ -60,7 +60,17 @@ def _final_state(run):
     return ck["G"], ck["D"], ck["opt_D"]["state"]
 
 
-@pytest.mark.parametrize("extra", [{}, {"train.n_critic": 2, "optim.D.weight_clip": 0.05, "loss.name": "wasserstein"}])
+MODERN = {"model.name": "resnet", "model.options": {"g_width": 4, "d_width": 4}, "model.spectral_norm": True,
+          "loss.name": "rpgan", "loss.r1_weight": 1.0, "loss.r2_weight": 1.0, "train.augment": "default",
+          "train.augment_target": 0.6, "train.augment_kimg": 0.2, "train.ema": 0.9}
+
+
+@pytest.mark.parametrize("extra", [
+    {}, {"train.n_critic": 2, "optim.D.weight_clip": 0.05, "loss.name": "wasserstein"},
+    MODERN,  # ResNet, spectral norm, RpGAN + R1 + R2, adaptive augmentation
+    {"train.augment": "translation,cutout", "train.augment_p": 0.5, "loss.cr_weight": 2.0, "loss.name": "hinge",
+     "speed.reuse_fake": False},
+], ids=["dcgan", "wgan-n_critic-2", "resnet-rpgan-ada", "fixed-augmentation-cr"])
 @pytest.mark.e2e
 def test_resume_continues_exactly(fake_mnist, tmp_path, extra):
     cfg = tiny(fake_mnist, **{"train.steps": 21, **extra})

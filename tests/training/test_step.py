@@ -11,6 +11,7 @@ from ganland.training.step import StepSettings, clip_and_step, d_step, g_step
 SMALL = {
     "mlp": ((2,), {}),
     "dcgan": ((1, 28, 28), {"g_width": 4, "d_width": 4}),
+    "resnet": ((1, 28, 28), {"g_width": 4, "d_width": 4, "attention": 14}),
     "seed000": ((1, 28, 28), {"hidden": 4}),
     "cgan-seed003": ((1, 28, 28), {"g_depth": 8, "d_depth": 4}),
 }
@@ -38,7 +39,7 @@ def test_one_step_for_every_model_and_loss(family, loss_name):
     assert all(torch.equal(a, b) for a, b in zip(before_G, G.parameters()))  # D's step leaves G alone
     assert any(not torch.equal(a, b) for a, b in zip(before_D, D.parameters()))
     before_D = [p.detach().clone() for p in D.parameters()]
-    out_g = g_step(G, D, opt_G, s, torch.randn(8, 4), None, want_norm=True)
+    out_g = g_step(G, D, opt_G, s, torch.randn(8, 4), None, want_norm=True, x_real=x)
     assert torch.isfinite(out_g["loss_G"]) and out_g["grad_norm_G"] > 0
     assert all(torch.equal(a, b) for a, b in zip(before_D, D.parameters()))  # G's step leaves D alone
     assert any(not torch.equal(a, b) for a, b in zip(before_G, G.parameters()))

@@ -6,6 +6,6 @@ Families register a builder `build(shape, z_dim, n_classes, **options) -> (G, D)
 (models/base.py); n_classes is 0 for unconditional models.
 """
 from .base import MODELS
-from . import mlp, dcgan, seed_models  # noqa: F401  (register the families)
+from . import mlp, dcgan, resnet, seed_models  # noqa: F401  (register the families)
 
 __all__ = ["MODELS"]

@@ -22,14 +22,14 @@ from .base import MODELS
 from .layers import LabelMLP, initialise, need_labels
 
 
-def split_size(size: int) -> tuple[int, int]:
+def split_size(size: int, family: str = "dcgan") -> tuple[int, int]:
     """Side S -> (b, k) with S = b * 2^k, 3 <= b <= 7, k >= 1."""
     k, b = 0, size
     while b > 7 and b % 2 == 0:
         b, k = b // 2, k + 1
     if not (3 <= b <= 7 and k >= 1):
         raise ConfigError(
-            f"model dcgan cannot build images of side {size}: the side must be b * 2^k with "
+            f"model {family} cannot build images of side {size}: the side must be b * 2^k with "
             "b between 3 and 7 (e.g. 28, 32, 48, 64, 128). Set data.image_size to such a size."
         )
     return b, k

@@ -49,6 +49,20 @@ def init_dcgan(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+@INITS.register("ortho")
+def init_ortho(module: nn.Module) -> None:
+    """BigGAN's choice: orthogonal conv, linear and embedding weights (Saxe et al. 2014), biases 0;
+    batch-norm gains 1, biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            nn.init.orthogonal_(m.weight)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 @INITS.register("glorot")
 def init_glorot(module: nn.Module) -> None:
     """Keras' default (seed 003): Glorot-uniform weights, U(-a, a), a = sqrt(6 / (fan_in + fan_out)); biases 0."""

@@ -15,6 +15,7 @@ On CUDA and MPS nothing is measured: bf16 autocast on CUDA (as `autocast_for` sa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -189,7 +190,7 @@ def step_timer(trainer) -> Callable[[int, str], float]:
             z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, gen, trainer.device)
             d_step(G, D, opt_D, settings, x, c, z, c, gen)
         z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, gen, trainer.device)
-        g_step(G, D, opt_G, settings, z, c)
+        g_step(G, D, opt_G, settings, z, c, generator=gen, x_real=x, c_real=c)
 
     def measure(threads: int, amp: str) -> float:
         rng = torch.get_rng_state()  # dropout and friends draw from the global stream
@@ -197,8 +198,8 @@ def step_timer(trainer) -> Callable[[int, str], float]:
         try:
             torch.set_num_threads(threads)
             s = trainer.settings
-            settings = StepSettings(s.loss, s.opt_G_cfg, s.opt_D_cfg, s.gp_weight, s.gp_target, s.r1_weight,
-                                    None if amp == "fp32" else (trainer.device.type, torch.bfloat16))
+            settings = dataclasses.replace(s, autocast=None if amp == "fp32" else (trainer.device.type, torch.bfloat16),
+                                           augment=s.augment.for_timing() if s.augment is not None else None)
             for _ in range(2):  # warm-up: first-call allocations, oneDNN kernel selection
                 one_step(settings)
             steps, start = 0, time.perf_counter()

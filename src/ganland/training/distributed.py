@@ -116,6 +116,14 @@ class World:
         flat.div_(self.size)
         return {k: flat[i] for i, k in enumerate(keys)}
 
+    def total(self, t: torch.Tensor) -> torch.Tensor:
+        """`t` summed over the processes (one all-reduce; `t` itself when there is one)."""
+        if not self.active:
+            return t
+        t = t.to(_device()).clone()
+        _collective(dist.all_reduce, t)
+        return t
+
     def any_rank(self, *flags: bool) -> list[bool]:
         """Each flag true on every process when it is true on any (one small all-reduce)."""
         if not self.active:

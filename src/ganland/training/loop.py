@@ -40,6 +40,7 @@ from .guard import DivergenceGuard, Guard, state_tensors
 from .interrupt import StopRequest, explained, resume_command
 from .pictures import Pictures
 from .schedule import LearningRates, step_budget
+from .augmentation import Augmenter
 from .autotune import SpeedChoice, start_speed
 from .state import load_run_state, run_state, seed_everything
 from .tensorboard import TensorBoard
@@ -95,6 +96,10 @@ class Trainer:
         self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
                                      cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device),
                                      self.world)
+        self.settings.r2_weight, self.settings.cr_weight = cfg.loss.r2_weight, cfg.loss.cr_weight
+        self.augmenter = Augmenter.of(t, self.train_set.shape[0], self.world, self.device) \
+            if self.train_set.is_image else None
+        self.settings.augment = self.augmenter
         self.reuse_fake = sp.reuse_fake and t.n_critic == 1
         # What the steps call: the models themselves, or their compiled versions (same parameters).
         self.G_step, self.D_step = (torch.compile(self.G), torch.compile(self.D)) if sp.compile else (self.G, self.D)
@@ -288,6 +293,8 @@ class Trainer:
                     x_fake = self.G_step(z, c)
             out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen, want_norm, x_fake)
             self.d_steps, self.images = self.d_steps + 1, self.images + t.batch_size
+            if self.augmenter is not None:
+                out.update(self.augmenter.stepped(t.batch_size))
             self.log.add(out, ("loss_D",))
             self.guard.observe(out)
             if epoch_end:
@@ -295,11 +302,13 @@ class Trainer:
                 self.world.average_buffers(self.D)  # D's held-out report runs in eval mode, on running statistics
                 self.log.end_epoch(self.epoch, self.heldout_report(), say=self.train_set.finite)
         if x_fake is not None:
-            out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake)
+            out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, None, c, want_norm, x_fake,
+                         self.gen, x, c)
         else:
             z = self.world.slice(sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device))
-            c = self.batches.fake_labels(t.batch_size, self.n_classes, self.gen)
-            out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z, c, want_norm)
+            c_fake = self.batches.fake_labels(t.batch_size, self.n_classes, self.gen)
+            out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z, c_fake, want_norm, None,
+                         self.gen, x, c)
         self.log.add(out, ("loss_G",))
         if self.G_ema is not None:
             ema_update(self.G_ema, self.G, t.ema)

@@ -93,6 +93,7 @@ def run_state(tr) -> dict:
         **tr.log.state_dict(),  # "window", "epoch_means"
         "guard": tr.guard.state_dict(),
         "schedule": tr.schedule.state_dict(),
+        "augment": tr.augmenter.state_dict() if tr.augmenter is not None else None,
         "pending_eval": tr._pending_eval,  # an evaluation of this step that a signal put off
         "speed": ({"threads": tr.speed.threads, "amp": tr.speed.amp, "machine": tr.speed.machine,
                    "seconds_per_step": tr.speed.seconds_per_step} if tr.speed is not None else None),
@@ -119,6 +120,8 @@ def load_run_state(tr, ck: dict) -> None:
         # Checkpoints written before the schedule had a state hold rollback-halved rates in their config.
         tr.guard.load_state_dict(ck.get("guard") or {}, rates_halved_in_config="schedule" not in ck)
         tr.schedule.load_state_dict(ck.get("schedule") or {}, tr.step, tr.guard.lr_scale)
+        if tr.augmenter is not None:
+            tr.augmenter.load_state_dict(ck["augment"])
         tr._pending_eval = bool(ck.get("pending_eval", False))
         tr._saved_speed = ck.get("speed")  # kept on the same machine, so the run goes on bit for bit
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as e:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor, nn
 
 from ..config import OptimizerConfig
-from ..losses import AdversarialLoss, gradient_penalty, r1_penalty
+from ..augment import augment
+from ..losses import AdversarialLoss, consistency_penalty, gradient_penalty, r1_penalty, r2_penalty
 from .distributed import World
 
 
@@ -27,6 +28,13 @@ class StepSettings:
     r1_weight: float = 0.0
     autocast: Optional[tuple[str, torch.dtype]] = None  # (device type, dtype) of mixed precision; None = fp32
     world: World = field(default_factory=World.single)  # the processes whose gradients are averaged
+    r2_weight: float = 0.0
+    cr_weight: float = 0.0
+    augment: Optional[Callable[[Tensor, torch.Generator], Tensor]] = None  # what D sees of any image (training/augmentation.py)
+
+    def seen(self, x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
+        """Images as D sees them: augmented when train.augment is on (differentiably)."""
+        return x if self.augment is None else self.augment(x, generator)
 
     def precision(self):
         """The autocast context of the forward passes (losses are taken in fp32 on its outputs)."""
@@ -82,31 +90,46 @@ def d_step(
     """Update D once on a real batch (N, *shape) and a fake batch made from z (N, z_dim).
 
     x_fake: the fake batch when the caller already made it (it is detached here); z is then unused.
+    With augmentation, D judges (and is penalised on) the augmented images.
     """
     if x_fake is None:
         with torch.no_grad(), s.precision():
             x_fake = G(z, c_fake)  # (N, *shape), no graph into G
     x_fake = x_fake.detach().float()  # fp32 for the penalties (a no-op without mixed precision)
+    x_real, x_fake = s.seen(x_real, generator), s.seen(x_fake, generator)
     with s.precision():
         real_logits = D(x_real, c_real).float()  # (N,)
         fake_logits = D(x_fake, c_fake).float()  # (N,)
-    loss_real = s.loss.d_real(real_logits)
-    loss_fake = s.loss.d_fake(fake_logits)
-    loss_D = loss_real + loss_fake
+    observe = getattr(s.augment, "observe", None)
+    if observe is not None:
+        observe(real_logits)  # the adaptive probability's overfitting signal
+    loss_D = s.loss.d_loss(real_logits, fake_logits)
     out = {"loss_D": loss_D.detach(), "real_logit": real_logits.detach().mean(),
            "fake_logit": fake_logits.detach().mean()}
     if s.loss.probabilistic:
         out["D_real"] = torch.sigmoid(real_logits.detach()).mean()  # D(x)
         out["D_fake"] = torch.sigmoid(fake_logits.detach()).mean()  # D(G(z))
+    shard = (s.world.rank, s.world.size)
     if s.gp_weight > 0:
         # The interpolates must match D's labels: with labels, use the real labels for both ends.
-        gp = gradient_penalty(D, x_real, x_fake, c_real, generator, s.gp_target, (s.world.rank, s.world.size))
+        gp = gradient_penalty(D, x_real, x_fake, c_real, generator, s.gp_target, shard)
         loss_D = loss_D + s.gp_weight * gp
         out["gp"] = gp.detach()
     if s.r1_weight > 0:
         r1 = r1_penalty(D, x_real, c_real)
         loss_D = loss_D + 0.5 * s.r1_weight * r1
         out["r1"] = r1.detach()
+    if s.r2_weight > 0:
+        r2 = r2_penalty(D, x_fake, c_fake)
+        loss_D = loss_D + 0.5 * s.r2_weight * r2
+        out["r2"] = r2.detach()
+    if s.cr_weight > 0:
+        moved = augment(x_real, ("translation",), 1.0, generator, shard)  # T: a translation keeps the meaning
+        with s.precision():
+            moved_logits = D(moved, c_real).float()
+        cr = consistency_penalty(real_logits, moved_logits)
+        loss_D = loss_D + s.cr_weight * cr
+        out["cr"] = cr.detach()
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
     norm = clip_and_step(D, opt_D, s.opt_D_cfg, want_norm, s.world)
@@ -118,16 +141,26 @@ def d_step(
 def g_step(
     G: nn.Module, D: nn.Module, opt_G: torch.optim.Optimizer, s: StepSettings,
     z: Optional[Tensor], c_fake: Optional[Tensor], want_norm: bool = False, x_fake: Optional[Tensor] = None,
+    generator: Optional[torch.Generator] = None, x_real: Optional[Tensor] = None, c_real: Optional[Tensor] = None,
 ) -> dict[str, Tensor]:
     """Update G once through D (D's weights are frozen for this step).
 
     x_fake: G's output with its graph, when the caller already made it (speed.reuse_fake).
+    generator: the noise stream, for augmentation. x_real, c_real: a real batch, for losses that
+    compare fakes with reals (RpGAN).
     """
+    if s.loss.needs_real_in_g and x_real is None:
+        raise ValueError(f"loss {s.loss.name} compares fakes with reals: pass x_real to g_step")
     D.requires_grad_(False)  # no gradients for D's weights: saves their backward
     try:
         with s.precision():
-            fake_logits = D(G(z, c_fake) if x_fake is None else x_fake, c_fake).float()  # (N,)
-        loss_G = s.loss.g(fake_logits)
+            x = G(z, c_fake) if x_fake is None else x_fake
+            fake_logits = D(s.seen(x, generator), c_fake).float()  # (N,)
+            real_logits = None
+            if s.loss.needs_real_in_g:
+                with torch.no_grad():
+                    real_logits = D(s.seen(x_real, generator), c_real).float()
+        loss_G = s.loss.g_loss(fake_logits, real_logits)
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
     finally:
