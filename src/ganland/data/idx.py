@@ -18,7 +18,7 @@ from typing import BinaryIO, Optional, Sequence
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from . import sources
 from .base import DATASETS, ArrayDataset
 from .images import resize_uint8
@@ -264,13 +264,32 @@ def locate_idx_files(spec: IdxSpec, split: str, root: Optional[str], download: b
     return images, labels
 
 
+def first_per_class(labels: np.ndarray, n: int, n_classes: int, dataset: str) -> np.ndarray:
+    """Indices of the first `n` samples of each class, in file order (a fixed small subset)."""
+    if n < 1:
+        raise ConfigError(f"data.options.per_class={n}: give a number of images per class of at least 1 (or null "
+                          "for the whole split)")
+    keep = np.concatenate([np.flatnonzero(labels == k)[:n] for k in range(n_classes)])
+    short = [k for k in range(n_classes) if (labels == k).sum() < n]
+    if short:
+        raise ConfigError(f"data.options.per_class={n}: {dataset}'s training split has fewer images of class "
+                          f"{short[0]}; give at most {min(int((labels == k).sum()) for k in range(n_classes))}")
+    return np.sort(keep)
+
+
 def load_idx_dataset(
-    spec: IdxSpec, split: str, root: Optional[str], download: bool, image_size: Optional[int]
+    spec: IdxSpec, split: str, root: Optional[str], download: bool, image_size: Optional[int],
+    per_class: Optional[int] = None,
 ) -> ArrayDataset:
-    """One split of an MNIST-family dataset: x uint8 (N, 1, H, W), y int64 (N,)."""
+    """One split of an MNIST-family dataset: x uint8 (N, 1, H, W), y int64 (N,). `per_class`: keep
+    only the first that many images of each class of the training split (small-data training; the
+    test split stays whole, so scores keep their reference)."""
     sources.check_split(spec.name, split)
     images_path, labels_path = locate_idx_files(spec, split, root, download)
     images, labels = load_idx_pair(images_path, labels_path, n_classes=len(spec.class_names))
+    if per_class is not None and split == "train":
+        keep = first_per_class(labels, per_class, len(spec.class_names), spec.name)
+        images, labels = images[keep], labels[keep]
     x = torch.from_numpy(images).unsqueeze(1)  # (N, 1, H, W) uint8
     if image_size is not None:
         x = resize_uint8(x, image_size)  # (N, 1, S, S) uint8
@@ -285,9 +304,10 @@ def build_mnist(
     root: Optional[str] = None,  # folder holding the four IDX files; None: system copy, cache, download
     download: bool = True,  # fetch missing files into the cache (SHA-256 checked); False: never use the network
     image_size: Optional[int] = None,  # side in pixels to resize to once at load (e.g. 32, 64); None: keep 28
+    per_class: Optional[int] = None,  # train on the first N images of each class only (small data); None: all
 ) -> ArrayDataset:
     """MNIST handwritten digits: 28x28 grayscale, 10 classes."""
-    return load_idx_dataset(MNIST, split, root, download, image_size)
+    return load_idx_dataset(MNIST, split, root, download, image_size, per_class)
 
 
 @DATASETS.register("fashion-mnist")
@@ -296,6 +316,7 @@ def build_fashion_mnist(
     root: Optional[str] = None,  # folder holding the four IDX files; None: Debian copy, cache, download
     download: bool = True,  # fetch missing files into the cache (SHA-256 checked); False: never use the network
     image_size: Optional[int] = None,  # side in pixels to resize to once at load (e.g. 32, 64); None: keep 28
+    per_class: Optional[int] = None,  # train on the first N images of each class only (small data); None: all
 ) -> ArrayDataset:
     """Fashion-MNIST (Zalando) clothing images: 28x28 grayscale, 10 classes."""
-    return load_idx_dataset(FASHION_MNIST, split, root, download, image_size)
+    return load_idx_dataset(FASHION_MNIST, split, root, download, image_size, per_class)

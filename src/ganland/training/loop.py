@@ -2,6 +2,7 @@
 rest is handed to collaborators, one job each:
 
   step.py        one D step, one G step, the EMA update (the algorithm, no I/O)
+  augmentation.py what D sees: differentiable augmentation, its adaptive probability (train.augment)
   batches.py     real batches from the uint8 store in a seeded order; labels for fake samples
   schedule.py    the learning rates, a pure function of the step
   stats.py       running means, stats.jsonl, the progress bar, trimming the files on resume; the clock
