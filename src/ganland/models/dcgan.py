@@ -22,6 +22,14 @@ from .base import MODELS
 from .layers import LabelMLP, initialise, need_labels
 
 
+def square_image(shape: tuple[int, ...], family: str) -> tuple[int, int]:
+    """(channels, side) of square images (C, S, S), or a ConfigError naming the family."""
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise ConfigError(f"model {family} needs square images (C, S, S); this dataset gives samples of shape "
+                          f"{shape}. Use model.name=mlp for vector data.")
+    return shape[0], shape[1]
+
+
 def split_size(size: int, family: str = "dcgan") -> tuple[int, int]:
     """Side S -> (b, k) with S = b * 2^k, 3 <= b <= 7, k >= 1."""
     k, b = 0, size
@@ -115,12 +123,9 @@ def build_dcgan(
     init: str = "dcgan",  # "dcgan" (N(0, 0.02)) or "default" (PyTorch)
 ):
     """DCGAN conv G and D for square images of side b * 2^k (28, 32, 64, ...)."""
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ConfigError(f"model dcgan needs square images (C, S, S); this dataset gives samples of shape "
-                          f"{shape}. Use model.name=mlp for vector data.")
+    channels, size = square_image(shape, "dcgan")
     if cond not in ("concat", "projection"):
         raise ConfigError(f"model.options.cond must be 'concat' or 'projection', got {cond!r}")
-    channels, size, _ = shape
     G = ConvGenerator(z_dim, channels, size, g_width, n_classes, cond)
     D = ConvDiscriminator(channels, size, d_width, n_classes, cond, d_batch_norm)
     return initialise(G, init), initialise(D, init)

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import MODELS
-from .dcgan import split_size
+from .dcgan import split_size, square_image
 from .layers import apply_spectral_norm, initialise, need_labels
 
 
@@ -193,10 +193,7 @@ def build_resnet(
     init: str = "ortho",  # "ortho" (orthogonal, BigGAN), "dcgan", "default", ...
 ):
     """SNGAN/BigGAN residual G and D for square images of side b * 2^k (28, 32, 64, ...)."""
-    if len(shape) != 3 or shape[1] != shape[2]:
-        raise ConfigError(f"model resnet needs square images (C, S, S); this dataset gives samples of shape "
-                          f"{shape}. Use model.name=mlp for vector data.")
-    channels, size, _ = shape
+    channels, size = square_image(shape, "resnet")
     b, k = split_size(size, "resnet")
     sides = [b * 2 ** i for i in range(1, k + 1)]
     if attention and attention not in sides:

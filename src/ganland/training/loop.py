@@ -94,13 +94,11 @@ class Trainer:
         self.D.to(self.device, memory_format=layout)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if t.ema else None
         self.opt_G, self.opt_D = build_optimizer(self.G, cfg.optim.G), build_optimizer(self.D, cfg.optim.D)
-        self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
-                                     cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device),
-                                     self.world)
-        self.settings.r2_weight, self.settings.cr_weight = cfg.loss.r2_weight, cfg.loss.cr_weight
         self.augmenter = Augmenter.of(t, self.train_set.shape[0], self.world, self.device) \
             if self.train_set.is_image else None
-        self.settings.augment = self.augmenter
+        self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
+                                     cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device),
+                                     self.world, cfg.loss.r2_weight, cfg.loss.cr_weight, self.augmenter)
         self.reuse_fake = sp.reuse_fake and t.n_critic == 1
         # What the steps call: the models themselves, or their compiled versions (same parameters).
         self.G_step, self.D_step = (torch.compile(self.G), torch.compile(self.D)) if sp.compile else (self.G, self.D)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +16,9 @@ from ..config import OptimizerConfig
 from ..augment import augment
 from ..losses import AdversarialLoss, consistency_penalty, gradient_penalty, r1_penalty, r2_penalty
 from .distributed import World
+
+if TYPE_CHECKING:
+    from .augmentation import Augmenter
 
 
 @dataclass
@@ -30,7 +33,7 @@ class StepSettings:
     world: World = field(default_factory=World.single)  # the processes whose gradients are averaged
     r2_weight: float = 0.0
     cr_weight: float = 0.0
-    augment: Optional[Callable[[Tensor, torch.Generator], Tensor]] = None  # what D sees of any image (training/augmentation.py)
+    augment: Optional["Augmenter"] = None  # what D sees of any image (training/augmentation.py)
 
     def seen(self, x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
         """Images as D sees them: augmented when train.augment is on (differentiably)."""
@@ -100,9 +103,8 @@ def d_step(
     with s.precision():
         real_logits = D(x_real, c_real).float()  # (N,)
         fake_logits = D(x_fake, c_fake).float()  # (N,)
-    observe = getattr(s.augment, "observe", None)
-    if observe is not None:
-        observe(real_logits)  # the adaptive probability's overfitting signal
+    if s.augment is not None:
+        s.augment.observe(real_logits)  # the adaptive probability's overfitting signal
     loss_D = s.loss.d_loss(real_logits, fake_logits)
     out = {"loss_D": loss_D.detach(), "real_logit": real_logits.detach().mean(),
            "fake_logit": fake_logits.detach().mean()}
