@@ -47,14 +47,17 @@ GAMES: dict[str, dict] = {
 SCORES = ("modes_captured", "high_quality", "reverse_kl")
 
 
-def run_one(dataset: str, game: str, seed: int, out: Path, steps: int | None = None) -> dict:
+def run_one(dataset: str, game: str, seed: int, out: Path, steps: int | None = None,
+            overrides: dict | None = None) -> dict:
+    """Train `dataset` (a recipe) with `overrides` (default: the game's settings) and score it."""
     import ganland
 
     folder = out / f"{dataset}-{game}-seed{seed}"
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # the trainer's epoch lines: stdout stays JSON
-        result = ganland.train(dataset, {**GAMES[game], "train.seed": seed, "train.progress": False,
-                                         "train.checkpoint_every": 0, "train.sample_every": 0},
+        result = ganland.train(dataset, {**(GAMES[game] if overrides is None else overrides), "train.seed": seed,
+                                         "train.progress": False, "train.checkpoint_every": 0,
+                                         "train.sample_every": 0},
                                steps=steps, out=str(folder))
     seconds = time.perf_counter() - t0
     score = ganland.evaluate(result.run_dir, seed=0)

@@ -4,27 +4,47 @@ Fashion-MNIST network, the whole test split): FID, recall, classes covered, and 
 pair D's held-out gap (its loss on held-out reals minus on training reals, at the last epoch).
 
     python benchmarks/quality_per_minute.py [--minutes 10] [--only sngan,dcgan-half] [--out runs/qpm]
+        [--png docs/images/quality-per-minute.png]
+    python benchmarks/quality_per_minute.py --replot printed.json --png ...   # redraw the curves only
 
-Prints one JSON object per configuration, then a summary object; takes minutes x configurations
-plus about a minute of scoring each. Run it alone: two trainings on a 2-core machine slow each
+Each run also keeps a checkpoint every tenth of its budget, and each of those is scored afterwards
+(FID of 10,000 samples, the same noise) for the learning curves, drawn into --png: FID against
+training minutes. Prints one JSON object per configuration, then a summary object; takes minutes x
+configurations plus about two minutes of scoring each. Run it alone: two trainings on a 2-core machine slow each
 other down many times over, and the budget is wall-clock time.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 # name -> (recipe, overrides). "small-*" train on 1,000 images (100 per class).
 CONFIGS = {
-    "dcgan": ("fashion-dcgan", {}),
-    "dcgan-half": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}}),
-    "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32},
+    "dcgan": ("fashion-dcgan", {}),  # the default recipe (Adam 1.6e-3 since the sweep below)
+    "dcgan-lr2": ("fashion-dcgan", {"optim.G.lr": 2e-4, "optim.D.lr": 2e-4}),  # the recipe before the sweep
+    "dcgan-half": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
+                                     "optim.D.lr": 2e-4}),
+    "dcgan-b128": ("fashion-dcgan", {"optim.G.lr": 2e-4, "optim.D.lr": 2e-4, "train.batch_size": 128}),
+    "dcgan-ttur": ("fashion-dcgan", {"optim.G.lr": 2e-4, "optim.D.lr": 4e-4}),
+    "dcgan-r1": ("fashion-dcgan", {"optim.G.lr": 2e-4, "optim.D.lr": 2e-4, "loss.r1_weight": 0.1}),
+    "dcgan-ema9995": ("fashion-dcgan", {"optim.G.lr": 2e-4, "optim.D.lr": 2e-4, "train.ema": 0.9995}),
+    "dcgan-ema998": ("fashion-dcgan", {"optim.G.lr": 2e-4, "optim.D.lr": 2e-4, "train.ema": 0.998}),
+    "dcgan-lr4": ("fashion-dcgan", {"optim.G.lr": 4e-4, "optim.D.lr": 4e-4}),
+    "dcgan-lr8": ("fashion-dcgan", {"optim.G.lr": 8e-4, "optim.D.lr": 8e-4}),
+    "dcgan-lr16": ("fashion-dcgan", {"optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}),
+    "dcgan-cond": ("fashion-dcgan", {"model.conditional": True, "model.options": {"g_width": 64, "d_width": 64,
+                                                                                  "cond": "projection"}}),
+    "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
+                                           "optim.D.lr": 2e-4,
                                            "optim.G.decay": "linear", "optim.D.decay": "linear"}),
     "dcgan-half-hinge-sn": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32, "d_batch_norm": False},
+                                              "optim.G.lr": 2e-4, "optim.D.lr": 2e-4,
                                               "model.spectral_norm": True, "loss.name": "hinge"}),
     "sngan": ("fashion-sngan", {}),
     "sngan-16": ("fashion-sngan", {"model.options": {"g_width": 16, "d_width": 16}}),
@@ -47,14 +67,76 @@ def last_gap(run: Path):
             "train_loss_D_real": r["train_loss_D_real"], "gap": r["heldout_loss_D_real"] - r["train_loss_D_real"]}
 
 
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
+
+
+CURVE_POINTS = 10  # checkpoints kept along each run for its learning curve
+
+
+def curve(run: Path, final) -> list[dict]:
+    """FID (10,000 samples, noise seed 0) of each checkpoint of a run, oldest first; the last point
+    is the run's full score. Fewer metrics than the final score (FID only), same protocol."""
+    from ganland.evaluation import build_target, evaluate_samples
+    from ganland.generator import load
+    from ganland.training.checkpoint import load_checkpoint
+
+    points = []
+    for path in sorted((run / "checkpoints").glob("step_*.pt")):
+        ck = load_checkpoint(path)
+        seconds, step = float(ck["counters"]["seconds"]), int(ck["counters"]["step"])
+        if step == 0 or step >= final.step:
+            continue
+        model = load(path)
+        score = evaluate_samples(model.sample(10_000, seed=0)["images"], build_target(model.config), 0, full=False)
+        points.append({"step": step, "minutes": round(seconds / 60, 2), "fid": round(score.metrics["fid"], 2)})
+    rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines() if x.strip()]
+    seconds = max((r["seconds"] for r in rows if "seconds" in r), default=0.0)
+    points.append({"step": final.step, "minutes": round(seconds / 60, 2), "fid": round(final.metrics["fid"], 2)})
+    return points
+
+
+def draw(rows: list[dict], png: Path, machine: str) -> None:
+    """FID against training minutes, one line per configuration (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for r in rows:
+        pts = r.get("curve") or []
+        if pts:
+            ax.plot([p["minutes"] for p in pts], [p["fid"] for p in pts], marker="o", ms=3,
+                    label=f"{r['config']} ({r['fid']:.1f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("training minutes (wall clock)")
+    ax.set_ylabel("FID, 10,000 samples (bundled net)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"Fashion-MNIST quality per minute{', ' + machine if machine else ''}", fontsize=9)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget of each configuration")
-    ap.add_argument("--only", default="dcgan-half,sngan,small-ada,small-noaug",
+    ap.add_argument("--only", default="dcgan-lr2,dcgan,sngan,small-ada,small-noaug",
                     help=f"comma-separated configurations; known: {', '.join(CONFIGS)}")
     ap.add_argument("--out", default="runs/quality-per-minute", help="folder for the run folders")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--png", default="docs/images/quality-per-minute.png", help="where the learning curves go")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the curves from this benchmark's printed summary")
     args = ap.parse_args()
+    if args.replot:
+        draw(json.loads(Path(args.replot).read_text())["runs"], Path(args.png), "")
+        return
 
     from ganland.config import load_config
     from ganland.evaluation import evaluate_run
@@ -69,10 +151,13 @@ def main() -> None:
     for name in names:
         recipe, overrides = CONFIGS[name]
         cfg = load_config(recipe, {**overrides, "train.minutes": args.minutes, "train.progress": False,
-                                   "train.seed": args.seed, "train.checkpoint_every": 0})
+                                   "train.seed": args.seed, "train.checkpoint_every": 0,
+                                   "train.checkpoint_minutes": args.minutes / CURVE_POINTS,
+                                   "train.keep_checkpoints": CURVE_POINTS + 2})
         run = out / f"{name}-seed{args.seed}"
         started = time.time()
-        result = train(cfg, str(run))
+        with contextlib.redirect_stdout(sys.stderr):  # the trainer's epoch lines: stdout stays JSON
+            result = train(cfg, str(run))
         score = evaluate_run(run, n=10_000, seed=0)
         m = score.metrics
         row = {"config": name, "recipe": recipe, "overrides": overrides, "minutes": args.minutes,
@@ -81,16 +166,19 @@ def main() -> None:
                "fid": round(m["fid"], 2), "recall": round(m["recall"], 3), "precision": round(m["precision"], 3),
                "classes": round(m.get("class_coverage", float("nan")) * 10),
                "conditional_accuracy": m.get("conditional_accuracy"),
-               "heldout": last_gap(run), "wall_s": round(time.time() - started, 1), "run": str(run)}
+               "heldout": last_gap(run), "curve": curve(run, score),
+               "wall_s": round(time.time() - started, 1), "run": str(run)}
         print(json.dumps(row), flush=True)
         results.append(row)
     by = {r["config"]: r for r in results}
-    summary = {"benchmark": "quality_per_minute", "machine": platform.processor() or platform.machine(),
+    summary = {"benchmark": "quality_per_minute", "machine": cpu_name(),
                "cores": os.cpu_count(), "minutes": args.minutes,
-               "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results]}
+               "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results],
+               "png": args.png, "runs": results}
     if "small-ada" in by and "small-noaug" in by:
         a, b = by["small-ada"]["fid"], by["small-noaug"]["fid"]
         summary["small_data_fid_reduction"] = round(1 - a / b, 3)
+    draw(results, Path(args.png), summary["machine"])
     print(json.dumps(summary))
 
 

@@ -39,3 +39,39 @@ def test_loss_comparison_quick_mode_prints_strict_json(tmp_path):
     assert [s["game"] for s in report["summary"]] == ["hinge", "wgan-gp"]
     assert all(0 <= r["modes_captured"] <= 8 and 0 <= r["high_quality"] <= 1 for r in runs)
     assert (tmp_path / "losses.png").stat().st_size > 5000
+
+
+@pytest.mark.e2e
+def test_toy_mixtures_quick_mode_reports_the_targets(tmp_path):
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "toy_mixtures.py"), "--recipes", "ring", "--seeds", "0", "1",
+           "--settings", "recipe", "fourier", "--steps", "3", "--out", str(tmp_path / "runs"),
+           "--png", str(tmp_path / "toys.png")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    runs, report = [json.loads(line) for line in lines[:-1]], json.loads(lines[-1])
+    assert [(r["game"], r["seed"]) for r in runs] == [("recipe", 0), ("fourier", 0), ("recipe", 1), ("fourier", 1)]
+    summary = {s["setting"]: s for s in report["summary"]}
+    assert summary["fourier"]["seeds"] == 2 and len(summary["fourier"]["modes_each"]) == 2
+    assert summary["recipe"]["target"] == {"modes": 8, "high_quality_mean": 0.95}
+    assert summary["recipe"]["target_met"] is False  # 3 steps find nothing
+    assert (tmp_path / "toys.png").stat().st_size > 5000
+
+
+def test_independent_frechet_distance_by_hand():
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("independent_ranking", ROOT / "benchmarks" / "independent_ranking.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4000, 3))
+    assert abs(mod.frechet(a, a)) < 1e-6
+    # same covariance, means 2 apart on one axis: the distance is |mu_a - mu_b|^2 = 4
+    assert mod.frechet(a, a + np.array([2.0, 0, 0])) == pytest.approx(4.0, abs=1e-6)
+    # N(0, I) against N(0, 4 I) in 3-D: trace(I + 4I - 2 * 2I) = 3, up to sampling noise
+    assert mod.frechet(a, 2 * rng.normal(size=(4000, 3))) == pytest.approx(3.0, abs=0.3)
+    x = mod.as_input(np.full((2, 28, 28, 1), 255, np.uint8))
+    assert tuple(x.shape) == (2, 1, 28, 28) and float(x.max()) == 1.0

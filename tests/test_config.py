@@ -346,4 +346,4 @@ def test_what_may_change_on_resume_is_declared_per_field():
     changed = resume_changes(saved, load_config("fashion-dcgan", {"model.z_dim": 64, "optim.G.lr": 1e-3,
                                                                   "model.options": {"g_width": 8}}))
     assert changed == ["model.z_dim: 100 -> 64", "model.options: {'g_width': 64, 'd_width': 64} -> {'g_width': 8}",
-                       "optim.G.lr: 0.0002 -> 0.001"]
+                       "optim.G.lr: 0.0016 -> 0.001"]

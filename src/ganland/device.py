@@ -30,13 +30,16 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-def autocast_for(amp: str, device: torch.device) -> Optional[tuple[str, torch.dtype]]:
+def autocast_for(amp: str, device: torch.device, is_image: bool = True) -> Optional[tuple[str, torch.dtype]]:
     """speed.amp -> (device type, dtype) for torch.autocast, or None for fp32.
 
-    auto: bf16 on CUDA; fp32 on the CPU, where bf16 pays only with AVX-512 BF16 / AMX units
-    (measured 10-20x slower than fp32 on an AVX2-only CPU: docs/performance.md).
+    auto: bf16 on CUDA for image models; fp32 on the CPU, where bf16 pays only with AVX-512 BF16 /
+    AMX units (measured 10-20x slower than fp32 on an AVX2-only CPU: docs/performance.md), and fp32
+    for vector data (the toy mixtures) everywhere: bf16 keeps 8 significant bits, a step of 0.03 at
+    the grid's corners (+-4) where its modes are 0.05 wide, and it cost the grid 7 points of
+    high-quality samples (0.70 -> 0.63) where the timing chose it.
     """
-    if amp == "fp32" or (amp == "auto" and device.type != "cuda"):
+    if amp == "fp32" or (amp == "auto" and (device.type != "cuda" or not is_image)):
         return None
     if device.type == "mps":
         raise ConfigError("speed.amp=bf16 is not supported on MPS; use speed.amp=fp32")

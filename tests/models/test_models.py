@@ -68,6 +68,27 @@ def test_mlp_shapes_and_options():
     assert first.weight.abs().max() <= (2 / (1 + 10)) ** 0.5
 
 
+def test_mlp_fourier_features_of_D_input():
+    torch.manual_seed(3)
+    G, D = MODELS.get("mlp")(shape=(2,), z_dim=2, d_hidden=(8,), d_fourier=16, d_fourier_scale=2.0, pack=2)
+    x = torch.randn(6, 2)
+    f = D.features(x)
+    assert f.shape == (6, 2 + 32) and torch.equal(f[:, :2], x)  # the coordinates themselves, then sin and cos
+    proj = 2 * torch.pi * (x @ D.features.B)
+    assert torch.allclose(f[:, 2:18], torch.sin(proj), atol=1e-5) and torch.allclose(f[:, 18:], torch.cos(proj), atol=1e-5)
+    assert D.features.B.std() > 1.0  # frequencies drawn with standard deviation 2
+    assert D(x).shape == (3,)  # packs of 2 samples, each with its own features
+    assert "features.B" in D.state_dict()  # the frequencies are saved: a resumed run keeps them
+    x.requires_grad_(True)
+    D(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # G's gradient goes through the features
+    torch.manual_seed(3)
+    _, again = MODELS.get("mlp")(shape=(2,), z_dim=2, d_hidden=(8,), d_fourier=16, d_fourier_scale=2.0, pack=2)
+    assert torch.equal(again.features.B, D.features.B)  # the seed decides them
+    with pytest.raises(ConfigError, match="d_fourier"):
+        MODELS.get("mlp")(shape=(2,), z_dim=2, d_fourier=-1)
+
+
 def test_dcgan_default_init_is_dcgan_normal():
     torch.manual_seed(0)
     G, D = MODELS.get("dcgan")(shape=(1, 28, 28), z_dim=100)

@@ -7,6 +7,7 @@ import types
 import pytest
 import torch
 
+from ganland.device import autocast_for
 from ganland.training import autotune
 from ganland.training.autotune import SlowdownWatch, candidates, choose, cpu_flags, has_bf16_units, tune
 
@@ -28,6 +29,15 @@ def test_bf16_is_a_candidate_only_where_the_cpu_has_bf16_units():
     assert candidates(4, "auto", 8, BF16) == [(4, "fp32"), (4, "bf16")]  # threads set by the user
     assert candidates(0, "fp32", 1, BF16) == [(1, "fp32")]  # one core, precision set: nothing to choose
     assert candidates(0, "bf16", 2, AVX2) == [(1, "bf16"), (2, "bf16")]  # asked for: the user's call
+
+
+def test_vector_data_stays_in_fp32_unless_bf16_is_asked_for():
+    assert candidates(0, "auto", 2, BF16, is_image=False) == [(1, "fp32"), (2, "fp32")]
+    assert candidates(0, "bf16", 2, BF16, is_image=False) == [(1, "bf16"), (2, "bf16")]
+    cuda = torch.device("cuda")
+    assert autocast_for("auto", cuda, is_image=True) == ("cuda", torch.bfloat16)
+    assert autocast_for("auto", cuda, is_image=False) is None  # the toys' modes are finer than bf16's steps
+    assert autocast_for("bf16", torch.device("cpu"), is_image=False) == ("cpu", torch.bfloat16)
 
 
 class FakeTimes:
@@ -67,13 +77,14 @@ def test_fewer_threads_and_fp32_win_unless_another_is_clearly_faster(tmp_path):
     assert fixed.calls == [] and (choice.threads, choice.amp, choice.source) == (2, "fp32", "set")
 
 
-def fake_trainer(budget=None, minutes=None, conv=False, threads=0, amp="auto", device="cpu"):
+def fake_trainer(budget=None, minutes=None, conv=False, threads=0, amp="auto", device="cpu", image=True):
     model = torch.nn.Conv2d(1, 1, 3) if conv else torch.nn.Linear(10, 1, bias=False)
     cfg = types.SimpleNamespace(speed=types.SimpleNamespace(threads=threads, amp=amp),
                                 train=types.SimpleNamespace(minutes=minutes))
     settings = types.SimpleNamespace(autocast=("cuda", torch.bfloat16) if device == "cuda" else None)
+    data = types.SimpleNamespace(shape=(1, 28, 28) if image else (2,), is_image=image)
     return types.SimpleNamespace(cfg=cfg, device=torch.device(device), settings=settings, budget=budget,
-                                 G=model, D=model)
+                                 G=model, D=model, train_set=data, channels_last=image)
 
 
 @pytest.fixture
@@ -95,11 +106,14 @@ def test_long_runs_are_timed(bf16_machine, monkeypatch):
     monkeypatch.setattr(autotune, "step_timer", lambda trainer: fake)
     monkeypatch.setattr(autotune, "signature", lambda *a: "sig")
     tr = fake_trainer(budget=10_000)
-    tr.train_set, tr.channels_last = types.SimpleNamespace(shape=(1, 28, 28)), True
     choice = choose(tr, None)
     assert (choice.threads, choice.amp, choice.source) == (2, "bf16", "measured") and fake.calls
     tr.budget, tr.cfg.train.minutes = None, 10.0  # time-limited runs too
     assert choose(tr, None).source == "cache"
+    fake.calls.clear()
+    toy = choose(fake_trainer(budget=10_000, image=False), None)  # vector data: fp32 whatever the timing
+    assert (toy.threads, toy.amp, toy.source) == (2, "fp32", "measured")
+    assert fake.calls and all(amp == "fp32" for _, amp in fake.calls)
 
 
 def test_a_resumed_run_keeps_its_choice_on_the_same_machine_only(bf16_machine):

@@ -87,11 +87,12 @@ def machine_fingerprint(flags: set[str]) -> str:
 # ---- the candidates and the decision ----------------------------------------------------------------
 
 
-def candidates(threads: int, amp: str, cores: int, flags: set[str]) -> list[tuple[int, str]]:
+def candidates(threads: int, amp: str, cores: int, flags: set[str], is_image: bool = True) -> list[tuple[int, str]]:
     """The (threads, amp) pairs worth timing on a CPU for the settings `threads` (0 = auto) and
-    `amp` ("auto", "fp32", "bf16"); one pair means there is nothing to measure."""
+    `amp` ("auto", "fp32", "bf16"); one pair means there is nothing to measure. Vector data stays
+    in fp32 under auto, however fast bf16 would be (its precision: `device.autocast_for`)."""
     thread_options = [threads] if threads else sorted({1, cores})
-    amp_options = [amp] if amp != "auto" else (["fp32", "bf16"] if has_bf16_units(flags) else ["fp32"])
+    amp_options = [amp] if amp != "auto" else (["fp32", "bf16"] if has_bf16_units(flags) and is_image else ["fp32"])
     return [(t, a) for t in thread_options for a in amp_options]
 
 
@@ -111,7 +112,7 @@ def fastest(times: dict[str, float], pairs: list[tuple[int, str]]) -> tuple[int,
 
 
 def tune(threads: int, amp: str, signature: str, measure: Callable[[int, str], float], cache: Optional[Path],
-         flags: Optional[set[str]] = None, n_cores: Optional[int] = None) -> SpeedChoice:
+         flags: Optional[set[str]] = None, n_cores: Optional[int] = None, is_image: bool = True) -> SpeedChoice:
     """Choose threads and amp for a CPU run (see the module docstring).
 
     signature: what the step time depends on besides the machine (model, batch, loss, ...).
@@ -119,7 +120,7 @@ def tune(threads: int, amp: str, signature: str, measure: Callable[[int, str], f
     cache: the JSON file of earlier choices (None: no cache)."""
     flags = cpu_flags() if flags is None else flags
     machine = machine_fingerprint(flags)
-    pairs = candidates(threads, amp, n_cores or cores(), flags)
+    pairs = candidates(threads, amp, n_cores or cores(), flags, is_image)
     if len(pairs) == 1:
         return SpeedChoice(pairs[0][0], pairs[0][1], "set", machine=machine)
     entry = hashlib.sha256(f"{machine}\n{signature}\n{[key(p) for p in pairs]}".encode()).hexdigest()[:24]
@@ -241,7 +242,8 @@ def choose(trainer, saved: Optional[dict]) -> SpeedChoice:
         return SpeedChoice(sp.threads, amp, "device")
     flags = cpu_flags()
     machine = machine_fingerprint(flags)
-    pairs = candidates(sp.threads, sp.amp, cores(), flags)
+    is_image = trainer.train_set.is_image
+    pairs = candidates(sp.threads, sp.amp, cores(), flags, is_image)
     if saved and saved.get("machine") == machine and (int(saved["threads"]), saved["amp"]) in pairs:
         return SpeedChoice(int(saved["threads"]), saved["amp"], "checkpoint", saved.get("seconds_per_step"),
                            machine=machine)
@@ -257,7 +259,7 @@ def choose(trainer, saved: Optional[dict]) -> SpeedChoice:
     from ..data.sources import cache_root
 
     return tune(sp.threads, sp.amp, signature(trainer.cfg, trainer.train_set.shape, trainer.channels_last),
-                step_timer(trainer), cache_root() / "speed-choices.json", flags)
+                step_timer(trainer), cache_root() / "speed-choices.json", flags, is_image=is_image)
 
 
 def start_speed(trainer) -> tuple[SpeedChoice, "SlowdownWatch"]:

@@ -97,7 +97,7 @@ class Trainer:
         self.augmenter = Augmenter.of(t, self.train_set.shape[0], self.world, self.device) \
             if self.train_set.is_image else None
         self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
-                                     cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device),
+                                     cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device, self.train_set.is_image),
                                      self.world, cfg.loss.r2_weight, cfg.loss.cr_weight, self.augmenter)
         self.reuse_fake = sp.reuse_fake and t.n_critic == 1
         # What the steps call: the models themselves, or their compiled versions (same parameters).
