@@ -52,7 +52,7 @@ test-fast: $(BIN)/ganland
 # Speed: ganland against the textbook loops, the machine's limits, each lever (JSON lines).
 SPEED_BENCH   := train_speed optimizer_step data_path eval_speed numpy_engine speed_choice scaling
 # Quality at a budget: hours on a 2-core CPU (time to FID; every loss on the 2-D mixtures).
-QUALITY_BENCH := time_to_quality loss_comparison quality_per_minute toy_mixtures independent_ranking
+QUALITY_BENCH := time_to_quality loss_comparison quality_per_minute toy_mixtures independent_ranking image_to_image
 
 bench: setup
 	@for b in $(SPEED_BENCH); do $(BIN)/python benchmarks/$$b.py || exit 1; done

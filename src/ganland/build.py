@@ -9,13 +9,14 @@ from __future__ import annotations
 import inspect
 import typing
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 
 from .config import Config, OptimizerConfig, check_value, stop_keys, stop_rules
 from .data import DATASETS
+from .data.degrade import DEGRADATIONS, Degradation, PairedDataset, degrade_name
 from .device import autocast_for, resolve_device
 from .errors import ConfigError
 from .losses import LOSSES, AdversarialLoss
@@ -58,11 +59,32 @@ def build_dataset(cfg: Config, split: str = "train"):
             fixed[key] = value
         elif value is not None and key != "download":
             raise ConfigError(f"data.{key} does not apply to dataset {cfg.data.name!r}; remove it")
-    return call_with_options(fn, fixed, cfg.data.options, "data.options")
+    return paired(call_with_options(fn, fixed, cfg.data.options, "data.options"), cfg)
 
 
-def build_models(cfg: Config, shape: tuple[int, ...], n_classes: int) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for samples of `shape`; conditional on `n_classes` when model.conditional is set."""
+def build_degradation(name: str, options: dict) -> Degradation:
+    """The registered degradation `name` with its options checked (ConfigError on a bad one)."""
+    return call_with_options(DEGRADATIONS.get(name), {}, options, "data.degrade_options")
+
+
+def paired(dataset, cfg: Config):
+    """The dataset as (target, input) pairs when `data.degrade` is set (else unchanged)."""
+    name = degrade_name(cfg)
+    if name == "none":
+        if cfg.data.degrade_options:
+            raise ConfigError("data.degrade_options is set but data.degrade is none; set data.degrade (downsample, "
+                              "mask, noise) or remove the options")
+        return dataset
+    return PairedDataset(dataset, build_degradation(name, cfg.data.degrade_options))
+
+
+def build_models(cfg: Config, shape: tuple[int, ...], n_classes: int,
+                 cond_shape: Optional[tuple[int, ...]] = None) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for samples of `shape`; conditional on `n_classes` when model.conditional is set, on input
+    images of `cond_shape` for image-to-image runs (data.degrade)."""
+    if cfg.model.conditional and cond_shape is not None:
+        raise ConfigError(f"model.conditional with data.degrade={cfg.data.degrade}: an image-to-image model is "
+                          "conditioned on its input image, not on class labels; set model.conditional=false")
     if cfg.model.conditional and n_classes < 2:
         raise ConfigError(
             f"model.conditional is true but dataset {cfg.data.name!r} has no class labels; "
@@ -71,6 +93,11 @@ def build_models(cfg: Config, shape: tuple[int, ...], n_classes: int) -> tuple[n
         )
     fn = MODELS.get(cfg.model.name)
     fixed = {"shape": tuple(shape), "z_dim": cfg.model.z_dim, "n_classes": n_classes if cfg.model.conditional else 0}
+    if "cond_shape" in inspect.signature(fn).parameters:
+        fixed["cond_shape"] = tuple(cond_shape) if cond_shape is not None else None
+    elif cond_shape is not None:
+        raise ConfigError(f"data.degrade={cfg.data.degrade} makes an image-to-image run, and model {cfg.model.name!r} "
+                          "makes images from noise: set model.name=unet (or data.degrade=none)")
     G, D = call_with_options(fn, fixed, cfg.model.options, "model.options")
     if cfg.model.spectral_norm:
         apply_spectral_norm(D)
@@ -137,6 +164,29 @@ def _check_augment(cfg: Config, train) -> None:
             raise ConfigError(f"train.augment={cfg.train.augment!r}: {e}") from None
 
 
+def _check_pairs(cfg: Config, train) -> None:
+    """The settings of image-to-image runs (data.degrade), and those that only they take."""
+    paired = getattr(train, "cond_shape", None) is not None
+    lo = cfg.loss
+    if not paired:
+        for key, used in (("loss.l1_weight", lo.l1_weight > 0), (f"loss.adv_weight={lo.adv_weight:g}", lo.adv_weight != 1)):
+            if used:
+                raise ConfigError(f"{key} applies to image-to-image runs, which compare G's output with a target; "
+                                  "set data.degrade (downsample, mask, noise) and model.name=unet, or remove it")
+        return
+    if lo.adv_weight == 0 and lo.l1_weight == 0:
+        raise ConfigError("loss.adv_weight=0 and loss.l1_weight=0 leave G with nothing to learn from: set "
+                          "loss.l1_weight (e.g. 10), loss.adv_weight (e.g. 1), or both")
+    if lo.adv_weight == 0 and cfg.train.n_critic > 1:
+        raise ConfigError(f"train.n_critic={cfg.train.n_critic} with loss.adv_weight=0: no D is trained, so every "
+                          "G step would skip n_critic - 1 batches; set train.n_critic=1")
+    for key, used in (("train.augment", cfg.train.augment.strip().lower() not in ("", "none")),
+                      ("loss.cr_weight", lo.cr_weight > 0)):
+        if used:
+            raise ConfigError(f"{key} moves D's images, and an image-to-image D judges an output beside its input: "
+                              "a moved output no longer lines up with its input. Turn it off for data.degrade runs")
+
+
 @dataclass
 class Checked:
     """What `check_config` found out while validating (reused by the trainer)."""
@@ -152,11 +202,13 @@ def check_config(cfg: Config, dataset=None, models: tuple[nn.Module, nn.Module] 
     """
     train = dataset if dataset is not None else build_dataset(cfg, "train")
     loss = build_loss(cfg)
-    G, D = models if models is not None else build_models(cfg, train.shape, train.n_classes)
+    G, D = models if models is not None else build_models(cfg, train.shape, train.n_classes,
+                                                          getattr(train, "cond_shape", None))
     for net in ("G", "D"):
         OPTIMIZERS.get(getattr(cfg.optim, net).name)
+    _check_pairs(cfg, train)
     if loss.needs_lipschitz and cfg.loss.gp_weight == 0 and cfg.optim.D.weight_clip is None \
-            and not cfg.model.spectral_norm:
+            and not cfg.model.spectral_norm and cfg.loss.adv_weight > 0:  # (adv_weight 0: no D is trained)
         raise ConfigError(
             f"loss {loss.name} needs a Lipschitz constraint on D: set optim.D.weight_clip=0.01 (WGAN), "
             "loss.gp_weight=10 (WGAN-GP) or model.spectral_norm=true"

@@ -5,6 +5,7 @@
     ganland train --resume RUN [--steps N | --epochs N | --minutes M]
     ganland sample RUN --n N --out FILE.npz|FILE.png [--class K|NAME] [--seed S] [--truncation T]
                    [--interpolate STEPS]
+    ganland translate RUN --input FILE_OR_FOLDER --out DIR [--mask FILE_OR_FOLDER] [--degrade] [--seed S]
     ganland export RUN --out FILE.safetensors
     ganland tensorboard RUN
     ganland report RUN [--out FILE.html] [--no-floor]
@@ -95,7 +96,8 @@ def _print_run_end(result, launch: str = "ganland") -> None:
     steps = sorted(samples.glob("step_*.png")) if samples.is_dir() else []
     print(f"run folder:  {run}")
     print(f"checkpoint:  {result.checkpoint}")
-    print(f"samples:     {result.samples} (the newest fixed-noise samples)")
+    shows = "fixed test images: input, output, truth" if result.paired else "the newest fixed-noise samples"
+    print(f"samples:     {result.samples} ({shows})")
     for name, what in (("training.png", "losses, D(x) and D(G(z)), gradient norms"),
                        ("quality.png", "in-training scores against the step")):
         if (samples / name).is_file():
@@ -103,8 +105,12 @@ def _print_run_end(result, launch: str = "ganland") -> None:
     if len(steps) > 1:
         print(f"             {len(steps)} pictures over time: {steps[0].name} ... {steps[-1].name}")
     print("next:")
-    print(f"  {launch} eval {run}        # score it: {'FID, KID, precision/recall' if result.is_image else 'its metrics'}")
-    print(f"  ganland sample {run} --out samples.{'png' if result.is_image else 'npz'}")
+    scores = "PSNR, SSIM, FID" if result.paired else "FID, KID, precision/recall" if result.is_image else "its metrics"
+    print(f"  {launch} eval {run}        # score it: {scores}")
+    if result.paired:
+        print(f"  ganland translate {run} --input IMAGES --out restored/   # apply it to your images")
+    else:
+        print(f"  ganland sample {run} --out samples.{'png' if result.is_image else 'npz'}")
     print(f"  ganland report {run}      # one HTML page: curves, samples over time, scores")
     print(f"  {launch} train --resume {run} --steps {2 * result.step}        # train on")
 
@@ -131,6 +137,103 @@ def cmd_sample(args) -> int:
     desc = ", ".join(f"{k} {v.dtype} {tuple(v.shape)}" for k, v in out.items())
     print(f"wrote {path}: {desc} (step {model.step})")
     return 0
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+COMPARISON_SHOWN = 10  # translate: the images drawn in comparison.png
+
+
+def _image_files(path: Path, what: str) -> list[Path]:
+    """One image file, or the image files of a folder (sorted); a ConfigError when there are none."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if files:
+            return files
+        raise GanlandError(f"{what} {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    raise GanlandError(f"{what} {path} is neither an image file nor a folder")
+
+
+def _read_image(path: Path, mode: str) -> np.ndarray:
+    """An image file as uint8 (H, W, C) in PIL mode "L" or "RGB"."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            a = np.asarray(im.convert(mode))
+    except (OSError, UnidentifiedImageError) as e:
+        raise GanlandError(f"cannot read {path} as an image ({e})") from None
+    return a[..., None] if a.ndim == 2 else a
+
+
+def cmd_translate(args) -> int:
+    """Apply an image-to-image model to a user's images: NAME.png in --out for each input, and
+    comparison.png (inputs over outputs) when they share one size."""
+    from PIL import Image
+
+    from .generator import load
+    from .viz import save_grid
+
+    model = load(args.run, device=args.device)
+    if not getattr(model, "paired", False):
+        raise GanlandError(f"{args.run} makes images from noise; translate applies image-to-image models (trained with "
+                           "data.degrade, e.g. the fashion-sr4 and fashion-inpaint recipes). Draw samples with "
+                           f"`ganland sample {args.run} --out samples.png`")
+    files = _image_files(Path(args.input), "--input")
+    out_dir = Path(args.out)
+    if out_dir.resolve() in {f.parent.resolve() for f in files}:
+        raise GanlandError(f"--out {out_dir} is where the inputs are: the outputs would overwrite them; give another "
+                           "folder")
+    stems = [f.stem for f in files]
+    twice = sorted({s for s in stems if stems.count(s) > 1} | ({"comparison"} & set(stems)))
+    if twice:
+        raise GanlandError(f"inputs named {twice[0]!r} ({', '.join(f.name for f in files if f.stem == twice[0])}) would "
+                           "write the same output file (NAME.png, and comparison.png for the overview): rename them")
+    masks = None
+    if args.mask:
+        if args.degrade:
+            raise GanlandError("--mask gives the missing pixels and --degrade cuts random ones: use one of them")
+        mask_path = Path(args.mask)
+        mask_files = ([mask_path] if len(files) == 1 and mask_path.is_file()
+                      else [mask_path / f.name for f in files] if mask_path.is_dir() else None)
+        if mask_files is None:
+            raise GanlandError(f"--mask {mask_path}: give one mask file for one input image, or a folder holding a mask "
+                               "of the same name for each input image")
+        missing = [m for m in mask_files if not m.is_file()]
+        if missing:
+            raise GanlandError(f"--mask: no mask {missing[0]} for input {files[mask_files.index(missing[0])]}")
+        masks = [_read_image(m, "L")[..., 0] for m in mask_files]
+    mode = "L" if model.shape[0] == 1 else "RGB"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown_in, shown_out = [], []
+    for i, f in enumerate(files):
+        image = _read_image(f, mode)
+        mask = masks[i][None] if masks is not None else None
+        try:
+            inputs = model.inputs(image[None], mask, degrade=args.degrade, seed=args.seed + i)
+        except GanlandError as e:
+            raise GanlandError(f"{f}: {e}") from None
+        restored = model.translate(inputs)[0]  # (H, W, C)
+        Image.fromarray(restored[..., 0] if restored.shape[-1] == 1 else restored).save(out_dir / f"{f.stem}.png")
+        if len(shown_out) < COMPARISON_SHOWN:
+            shown_in.append(to_uint8_hwc(inputs[0, : model.shape[0]]))
+            shown_out.append(restored)
+    wrote = f"wrote {len(files)} restored image{'s' if len(files) > 1 else ''} to {out_dir}"
+    if len({a.shape for a in shown_out}) == 1:
+        save_grid(out_dir / "comparison.png", np.stack(shown_in + shown_out), ncols=len(shown_out),
+                  title=f"{Path(args.run).name} (step {model.step}): inputs, outputs")
+        wrote += f" (and comparison.png: the first {len(shown_out)} inputs over their outputs)"
+    what = model.degradation.spec() + (", applied here with --degrade" if args.degrade else "")
+    print(f"{wrote}; model: {what}")
+    return 0
+
+
+def to_uint8_hwc(x) -> np.ndarray:
+    """One model-range image (C, H, W) tensor as uint8 (H, W, C)."""
+    from .data import to_uint8
+
+    return to_uint8(x[None])[0].permute(1, 2, 0).numpy()
 
 
 def cmd_tensorboard(args) -> int:
@@ -165,9 +268,11 @@ def cmd_export(args) -> int:
     from .generator import export, load
 
     path = export(args.run, args.out, ema=not args.no_ema)
-    kind = "png" if load(path).is_image else "npz"
+    model = load(path)
+    use = (f"apply it with `ganland translate {path} --input IMAGES --out DIR`" if model.paired else
+           f"sample it with `ganland sample {path} --out samples.{'png' if model.is_image else 'npz'}`")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB): the generator and its config; load it with "
-          f"ganland.load({str(path)!r}) or sample it with `ganland sample {path} --out samples.{kind}`")
+          f"ganland.load({str(path)!r}) or {use}")
     return 0
 
 
@@ -314,7 +419,7 @@ def cmd_datasets(args) -> int:
 def cmd_models(args) -> int:
     from .models import MODELS
 
-    return _list(MODELS, ("shape", "z_dim", "n_classes"))
+    return _list(MODELS, ("shape", "z_dim", "n_classes", "cond_shape"))
 
 
 def cmd_losses(args) -> int:
@@ -368,6 +473,23 @@ def make_parser() -> argparse.ArgumentParser:
                    help="--n walks of STEPS samples each between two noise vectors (slerp), one walk per row")
     s.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
     s.set_defaults(func=cmd_sample)
+
+    tr = sub.add_parser("translate", help="apply an image-to-image run (super-resolution, inpainting, denoising) "
+                                          "to your images")
+    tr.add_argument("run", help="run folder, checkpoint file or exported .safetensors file of an image-to-image run")
+    tr.add_argument("--input", required=True, metavar="FILE_OR_FOLDER",
+                    help="an image or a folder of images: low-resolution ones for super-resolution (the output is "
+                         "factor x larger), noisy ones for denoising, the images with holes for inpainting")
+    tr.add_argument("--out", required=True, metavar="DIR", help="folder for the outputs (NAME.png for each input)")
+    tr.add_argument("--mask", metavar="FILE_OR_FOLDER",
+                    help="inpainting: the missing pixels (white = missing), one file, or a folder of masks named as "
+                         "the inputs")
+    tr.add_argument("--degrade", action="store_true",
+                    help="the inputs are clean: degrade them as in training first (shrink, random holes, noise), to "
+                         "see what the model restores")
+    tr.add_argument("--seed", type=int, default=0, help="with --degrade: seed of the random holes or noise")
+    tr.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    tr.set_defaults(func=cmd_translate)
 
     b = sub.add_parser("tensorboard", help="write TensorBoard events of a run trained without them "
                                            "(from stats.jsonl, metrics.jsonl and its pictures)")

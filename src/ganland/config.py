@@ -56,6 +56,8 @@ class DataConfig:
     download: bool = True  # fetch the official files into ~/.cache/ganland when none are found
     image_size: Optional[int] = setting(None, above=0)  # image side in pixels; None = the dataset's native size
     options: dict = setting(factory=dict)  # the dataset's own keyword arguments
+    degrade: str = "none"  # image-to-image: "downsample", "mask" or "noise" makes each image's input (docs/image-to-image.md); "none" = noise-to-image
+    degrade_options: dict = setting(factory=dict)  # the degradation's own settings (factor, shape, sigma...)
 
 
 @dataclass
@@ -82,6 +84,8 @@ class LossConfig:
     gp_target: float = setting(1.0, check=_gp_target_needs_gp)  # gradient norm the penalty pulls towards (1 in WGAN-GP)
     r1_weight: float = setting(0.0, at_least=0)  # R1 penalty gamma on real data, gamma/2 * |grad D(x)|^2; 0 = off
     r2_weight: float = setting(0.0, at_least=0)  # R2 penalty gamma on generated data, gamma/2 * |grad D(G(z))|^2; 0 = off
+    l1_weight: float = setting(0.0, at_least=0)  # image-to-image: weight of G's L1 distance to the target (pix2pix: 100); 0 = off
+    adv_weight: float = setting(1.0, at_least=0)  # image-to-image: weight of G's adversarial loss; 0 = no D at all (the L1-only baseline); other runs keep 1
     cr_weight: float = setting(0.0, at_least=0)  # consistency regularisation lambda * (D(x) - D(T(x)))^2, T a translation of the reals; 0 = off
 
 

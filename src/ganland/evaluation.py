@@ -163,7 +163,15 @@ class Target:
 
 
 def dataset_label(cfg) -> str:
-    return cfg.data.name + (f"@{cfg.data.image_size}px" if cfg.data.image_size else "")
+    """The dataset in a protocol: "mnist", "mnist@32px"; image-to-image runs add the degradation
+    that makes their inputs ("fashion-mnist+downsample(factor=4)")."""
+    label = cfg.data.name + (f"@{cfg.data.image_size}px" if cfg.data.image_size else "")
+    from .build import build_degradation
+    from .data.degrade import degrade_name
+
+    if degrade_name(cfg) != "none":
+        label += "+" + build_degradation(degrade_name(cfg), cfg.data.degrade_options).spec()
+    return label
 
 
 def build_target(cfg) -> Target:
@@ -317,6 +325,47 @@ def _images(samples: np.ndarray, labels, target: Target, seed: int, full: bool, 
     return m, protocol
 
 
+def _restoration(samples: np.ndarray, labels, target: Target, seed: int, full: bool, feature_net=None, weights=None,
+                 extractor=None):
+    """Image-to-image outputs: samples[i] is the model's output for the input of test image i
+    (inputs from `PairedDataset.inputs` with this seed). Distortion against the truth (PSNR, SSIM)
+    and, in the feature network's space, the distance of the outputs' distribution to the test
+    split's (FID and the other image metrics): the perception-distortion pair."""
+    from .metrics.features import to_uint8_images
+    from .metrics.restoration import psnr_per_image, ssim_per_image
+
+    data = target.dataset
+    fake = to_uint8_images(samples)
+    if len(fake) > len(data):
+        raise ConfigError(f"{len(fake)} outputs for a test split of {len(data)} images: score at most {len(data)}")
+    truth = data.x[: len(fake)].permute(0, 2, 3, 1).numpy()  # the targets of the first n test inputs
+    if fake.shape != truth.shape:
+        raise ConfigError(f"outputs have shape {fake.shape[1:]} (H, W, C) but the targets are {truth.shape[1:]}")
+    base = target.label.split("+")[0]  # the image dataset's own reference features (shared cache)
+    m, images = _images(fake, None, Target(data.base, base, target.shape), seed, full, feature_net, weights,
+                        extractor)
+    p, q = psnr_per_image(fake, truth), ssim_per_image(fake, truth)
+    out = {"psnr": float(p.mean()), "ssim": float(q.mean())}
+    if full:
+        out.update(psnr_std=float(p.std()), ssim_std=float(q.std()))
+    out.update(m)
+    protocol = Protocol("restoration", target.label, len(fake), images.n_real,
+                        f"{images.reference}; inputs of its first {len(fake)} images, seed {seed}", seed,
+                        images.feature_net, images.feature_net_sha256)
+    return out, protocol
+
+
+def restoration_n(target: Target, n: Optional[int]) -> int:
+    """How many test images a restoration score takes: n (None: the protocol's), at most the split."""
+    return min(n or EVALUATORS.get("restoration").n_default, len(target.dataset))
+
+
+def restoration_inputs(target: Target, n: Optional[int], seed: int) -> torch.Tensor:
+    """The fixed inputs (n, *cond_shape) that restoration scores are made of: those of the first n
+    test images, their randomness from `seed` (n None: the evaluator's protocol, at most the split)."""
+    return target.dataset.inputs(torch.arange(restoration_n(target, n)), seed)
+
+
 def _normal_1d(samples, labels, target: Target, seed, full, **_):
     from .metrics import normal_1d_stats
 
@@ -361,6 +410,9 @@ def _two_sample(samples, labels, target: Target, seed, full, **_):
 
 EVALUATORS.register("images", help="FID, KID, precision/recall, density/coverage, IS, class coverage")(
     Evaluator(_images, 10_000, "feature-network metrics against the test split", "fid", log_scale=True))
+EVALUATORS.register("restoration", help="PSNR and SSIM against the truth, and FID etc. of the outputs (image-to-image)")(
+    Evaluator(_restoration, 10_000, "distortion to the targets, feature-network distances to the test split", "fid",
+              log_scale=True))
 EVALUATORS.register("normal-1d", help="mean, std, Kolmogorov-Smirnov and 1-Wasserstein to the target normal")(
     Evaluator(_normal_1d, 10_000, "moments and distances to N(mean, std)", "w1", log_scale=True))
 EVALUATORS.register("sine", help="share of curves fitted as sines in the data's ranges; residuals; spreads")(
@@ -416,7 +468,12 @@ def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] =
     n = n or (e.n_samples if e.every else EVALUATORS.get(evaluator_for(target)).n_default)
     seed = seed if seed is not None else (e.seed if e.every else 0)
     run_dir = run if run.is_dir() else (run.parent.parent if run.parent.name == "checkpoints" else None)
-    if world.active and isinstance(model, Generator):  # each process makes its share of the same samples
+    if isinstance(model, Generator) and model.paired:  # image-to-image: the outputs of the fixed test inputs
+        parts = []  # chunk by chunk (each process translating its share of each): the memory stays small
+        for inputs in target.dataset.iter_inputs(torch.arange(restoration_n(target, n)), seed):
+            parts += world.gather(model.translate(inputs[world.chunk(len(inputs))]))
+        out = {"images": np.concatenate(parts)}
+    elif world.active and isinstance(model, Generator):  # each process makes its share of the same samples
         z, labels, mine = model.noise(n, seed), model.labels(n), world.chunk(n)
         parts = world.gather(model.outputs(z[mine], labels[mine] if labels is not None else None))
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -434,10 +491,21 @@ def evaluate_run(run: str | Path, n: Optional[int] = None, seed: Optional[int] =
 
 def evaluate_real(cfg, n: Optional[int] = None, seed: int = 0, feature_net: Optional[str] = None,
                   weights: Optional[str] = None, full: bool = True) -> Score:
-    """The real-data floor: n real *training* samples scored as if generated, same protocol."""
+    """The real-data floor: n real *training* samples scored as if generated, same protocol.
+
+    For image-to-image data (data.degrade) the floor is the inputs themselves, restored by nothing:
+    for super-resolution that is bicubic upsampling, for inpainting the grey holes, for denoising
+    the noisy images; a model has to beat it."""
     from .build import build_dataset
+    from .data import to_uint8
 
     target = build_target(cfg)
+    deg = getattr(target.dataset, "degradation", None)
+    if deg is not None:
+        inputs = restoration_inputs(target, n, seed)
+        samples = to_uint8(inputs[:, : target.shape[0]]).permute(0, 2, 3, 1).numpy()
+        return evaluate_samples(samples, target, seed, None, full, feature_net, weights,
+                                f"the inputs themselves ({deg.baseline})")
     n = n or EVALUATORS.get(evaluator_for(target)).n_default
     train = build_dataset(cfg, "train")
     gen = torch.Generator().manual_seed(seed)

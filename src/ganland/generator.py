@@ -8,6 +8,7 @@ draws the noise every part of ganland uses, `generate` runs a generator on fixed
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .build import build_models
+from .build import build_degradation, build_models
 from .config import Config, load_config, yaml_load
 from .data import to_uint8
 from .device import resolve_device
@@ -86,11 +87,33 @@ class Generator(nn.Module):
     """
 
     def __init__(self, G: nn.Module, config: Config, shape: tuple[int, ...], n_classes: int,
-                 class_names: Optional[list[str]], is_image: bool, step: int):
+                 class_names: Optional[list[str]], is_image: bool, step: int,
+                 cond_shape: Optional[tuple[int, ...]] = None):
         super().__init__()
         self.G = G
         self.config, self.shape, self.n_classes = config, tuple(shape), n_classes
         self.class_names, self.is_image, self.step = class_names, is_image, step
+        self.cond_shape = tuple(cond_shape) if cond_shape is not None else None  # image-to-image: one input's shape
+
+    @property
+    def paired(self) -> bool:
+        """An image-to-image model (data.degrade): it maps input images to images, `translate` runs it."""
+        return self.cond_shape is not None
+
+    @property
+    def degradation(self):
+        """The degradation that made this model's training inputs (data.degrade), or None."""
+        if not self.paired:
+            return None
+        from .data.degrade import degrade_name
+
+        return build_degradation(degrade_name(self.config), self.config.data.degrade_options)
+
+    def _noise_model(self, what: str) -> None:
+        if self.paired:
+            raise ConfigError(f"this is an image-to-image model ({self.degradation.spec()}): it has no {what} of its "
+                              "own; give it images with `ganland translate RUN --input FILE_OR_FOLDER --out DIR` "
+                              "(Generator.translate / Generator.inputs from Python)")
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor] = None) -> torch.Tensor:
         """z (N, z_dim) and labels c (N,) (conditional models) -> samples (N, *shape) in model units
@@ -118,6 +141,7 @@ class Generator(nn.Module):
         Conditional models also return "labels" (n,): `classes` (one class, or one per sample, by
         number or by name), or, when None, every class in turn (balanced).
         """
+        self._noise_model("samples")
         if n < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
         labels = self.labels(n, classes)
@@ -128,6 +152,7 @@ class Generator(nn.Module):
         """`rows` walks of `steps` samples each, from one noise vector to another along the sphere
         (slerp): {"images" or "samples": (rows * steps, ...), "labels" when conditional}, row by
         row. A conditional model keeps one class per row (every class in turn by default)."""
+        self._noise_model("latent space to walk")
         if steps < 2 or rows < 1:
             raise ConfigError(f"an interpolation needs steps >= 2 and rows >= 1, got steps={steps}, rows={rows}")
         ends = self.noise(2 * rows, seed, truncation)  # (2 rows, z_dim): start and end of each walk
@@ -149,9 +174,93 @@ class Generator(nn.Module):
             outs.append(to_uint8(x).permute(0, 2, 3, 1).cpu() if self.is_image else x.cpu())
         self.train(was)
         result = {"images" if self.is_image else "samples": torch.cat(outs).numpy()}
-        if labels is not None:
+        if labels is not None and not self.paired:
             result["labels"] = labels.cpu().numpy().astype(np.int64)
         return result
+
+    # ---- image-to-image models ---------------------------------------------------------------------
+
+    def inputs(self, images: np.ndarray, masks: Optional[np.ndarray] = None, degrade: bool = False,
+               seed: int = 0) -> torch.Tensor:
+        """G's inputs (N, *cond_shape at the images' size) float32 for uint8 images (N, H, W, C).
+
+        As given (the default), the images are what the model restores: low-resolution images for
+        super-resolution (upsampled here by the factor, bicubic, as in training), noisy images for
+        denoising, and for inpainting the images with `masks` (N, H, W) on the 0..255 scale, 128 or
+        more (white) where pixels are missing. With `degrade`, the images are clean and the training degradation is
+        applied first (its random holes or noise from `seed`): to see what the model does to a
+        known image."""
+        deg = self.degradation
+        if deg is None:
+            raise ConfigError("this model makes images from noise: inputs and translate are for image-to-image "
+                              "models (trained with data.degrade)")
+        x = self._model_images(images)
+        grows = deg.name == "downsample" and not degrade
+        self.check_input_size(*x.shape[-2:], grown_by=deg.factor if grows else 1)
+        if degrade:
+            deg.check_size(*x.shape[-2:])
+            return deg(x, torch.Generator().manual_seed(seed))
+        if deg.name == "downsample":
+            if masks is not None:
+                raise ConfigError("masks are for inpainting models; this one does super-resolution")
+            return deg.grow(x)
+        if deg.name == "mask":
+            if masks is None:
+                raise ConfigError("an inpainting model needs to know which pixels are missing: give a mask per image "
+                                  "(white = missing; --mask FILE_OR_FOLDER), or --degrade to cut its own random holes")
+            m = torch.from_numpy(np.array(masks, dtype=np.float32))
+            if m.shape != (len(x), *x.shape[-2:]):
+                raise ConfigError(f"masks of shape {tuple(m.shape)} do not fit images of shape {tuple(x.shape)}: give "
+                                  "one (H, W) mask per image, of the image's size")
+            m = (m >= 128).float().unsqueeze(1)  # white = missing; a JPEG's or antialiased edge's greys do not grow the hole
+            return deg.apply(x, m)
+        if masks is not None:
+            raise ConfigError(f"masks are for inpainting models; this one was trained on {deg.spec()}")
+        return x  # noise: the noisy images themselves
+
+    def check_input_size(self, h: int, w: int, grown_by: int = 1) -> None:
+        """A ConfigError when images of h x w px, grown by `grown_by` first (super-resolution), do not
+        fit the model's stride."""
+        need = 2 ** int(getattr(self.G, "depth", 0))
+        if (h * grown_by) % need == 0 and (w * grown_by) % need == 0:
+            return
+        unit = need // math.gcd(need, grown_by)
+        grown = f" (they are grown {grown_by}x first)" if grown_by > 1 else ""
+        raise ConfigError(f"this model halves its images {int(math.log2(need))} times, so the images it is given must "
+                          f"have sides that are multiples of {unit} px{grown}; got {h}x{w} px. Crop or pad them")
+
+    def _model_images(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 (N, H, W[, C]) -> float32 (N, C, H, W) in [-1, 1], checked against the model's channels."""
+        a = np.asarray(images)
+        if a.dtype != np.uint8:
+            raise ConfigError(f"images must be uint8 (N, H, W, C), got {a.dtype}")
+        if a.ndim == 3:
+            a = a[..., None]
+        if a.ndim != 4 or a.shape[-1] != self.shape[0]:
+            raise ConfigError(f"images of shape {a.shape} do not fit this model, which reads (N, H, W, {self.shape[0]}) "
+                              f"images ({'grayscale' if self.shape[0] == 1 else 'RGB'})")
+        return torch.from_numpy(np.array(a, dtype=np.uint8)).permute(0, 3, 1, 2).float().mul(2.0 / 255.0).sub(1.0)
+
+    @torch.no_grad()
+    def translate(self, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """G's outputs for inputs (N, *cond_shape) float in model units (from `inputs`, or a
+        degradation) as uint8 images (N, H, W, C). The model is fully convolutional: any size whose
+        sides it can halve its depth times."""
+        if not self.paired:
+            raise ConfigError("this model makes images from noise; translate is for image-to-image models "
+                              "(trained with data.degrade)")
+        if inputs.dim() != 4 or inputs.shape[1] != self.cond_shape[0]:
+            raise ConfigError(f"inputs of shape {tuple(inputs.shape)} do not fit this model, which reads "
+                              f"(N, {self.cond_shape[0]}, H, W)")
+        was = self.training
+        self.eval()
+        outs = []
+        for i in range(0, len(inputs), batch_size):
+            c = inputs[i:i + batch_size].to(self.device)
+            z = torch.zeros(len(c), self.z_dim, device=self.device)  # the U-Net ignores z
+            outs.append(to_uint8(self.G(z, c).float()).permute(0, 2, 3, 1).cpu())
+        self.train(was)
+        return torch.cat(outs).numpy() if outs else np.zeros((0, *inputs.shape[-2:], self.shape[0]), np.uint8)
 
     def class_index(self, name_or_index) -> int:
         """A class given by number or by name (e.g. "Bag" or "bag" for Fashion-MNIST) -> its index."""
@@ -215,16 +324,18 @@ def load(run_or_file: str | Path, device: str = "cpu", ema: bool = True) -> Gene
         info = ck["data_info"]
         shape, n_classes, step = tuple(int(n) for n in info["shape"]), int(info["n_classes"]), int(ck["counters"]["step"])
         is_image, class_names = bool(info["is_image"]), info.get("class_names")
+        cond_shape = tuple(int(n) for n in info["cond_shape"]) if info.get("cond_shape") else None
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise CheckpointError(f"{ck.get('path', path)}: damaged checkpoint contents ({type(e).__name__}: {e})") from None
-    G, _ = build_models(cfg, shape, n_classes)
+    G, _ = build_models(cfg, shape, n_classes, cond_shape)
     state = ck["G_ema"] if (ema and ck.get("G_ema") is not None) else ck["G"]
     try:
         G.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{ck.get('path', path)}: weights do not fit the model its config describes "
                               f"(different model or ganland version?): {' '.join(str(e).split())[:300]}") from None
-    model = Generator(G, cfg, shape, n_classes if cfg.model.conditional else 0, class_names, is_image, step)
+    model = Generator(G, cfg, shape, n_classes if cfg.model.conditional else 0, class_names, is_image, step,
+                      cond_shape)
     return model.to(resolve_device(device)).eval()
 
 
@@ -248,7 +359,8 @@ def export(run_or_checkpoint: str | Path, out: str | Path, ema: bool = True) -> 
     metadata = {"format": EXPORT_FORMAT, "format_version": str(EXPORT_VERSION), "ganland_version": __version__,
                 "config_yaml": model.config.to_yaml(), "step": str(model.step), "ema": str(bool(ema)).lower(),
                 "data_info": json.dumps({"shape": list(model.shape), "n_classes": model.n_classes,
-                                         "class_names": model.class_names, "is_image": model.is_image})}
+                                         "class_names": model.class_names, "is_image": model.is_image,
+                                         "cond_shape": list(model.cond_shape) if model.paired else None})}
     tmp = out.with_name(f".{out.name}.tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     atomic_write(out, tmp.read_bytes())

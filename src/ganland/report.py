@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import torch
 import yaml
 from PIL import Image
 
@@ -275,6 +276,11 @@ def _floor(run: Run, protocol, wanted: bool):
         return None, _note(f"No real-data floor: the real data could not be scored under this protocol: {_e(e)}. "
                            "Make the dataset readable (see docs/data.md) and write the report again, or skip "
                            "the floor with <code>--no-floor</code>.")
+    if protocol.evaluator == "restoration":  # image-to-image: the floor is the inputs, restored by nothing
+        return score, (f"<p>The dashed line is the baseline: the {protocol.n_generated:,} inputs themselves "
+                       f"({_e(score.source.partition('(')[2].rstrip(')'))}) scored as if they were the outputs, under "
+                       "the same protocol: the model must beat it (computed here in "
+                       f"{_duration(score.seconds)}).</p>")
     return score, (f"<p>The dashed line is the real-data floor: {protocol.n_generated:,} real samples of the "
                    "training data scored as if generated, under the same protocol: what a perfect generator "
                    f"would score (computed here in {_duration(score.seconds)}).</p>")
@@ -285,8 +291,9 @@ def _versus_floor(newest, floor_score, headline: str) -> str:
     names = [k for k, v in newest.metrics.items() if _is_number(v) and _is_number(floor_score.metrics.get(k))]
     rows = "".join(f"<tr class=\"{'headline' if k == headline else ''}\"><th class=\"text\">{_e(k)}</th>"
                    f"<td>{_num(newest.metrics[k])}</td><td>{_num(floor_score.metrics[k])}</td></tr>" for k in names)
+    other = "inputs (baseline)" if newest.protocol.evaluator == "restoration" else "real-data floor"
     return (f"<table class=\"compact\"><thead><tr><th class=\"text\">metric</th><th>step {newest.step:,}</th>"
-            f"<th>real-data floor</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>{other}</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def samples_section(run: Run) -> Section:
@@ -362,6 +369,9 @@ def _latest_caption(run: Run) -> str:
     model = run.model
     if model is None:
         return f"The newest fixed-noise samples ({at})."
+    if getattr(model, "paired", False):
+        return (f"Fixed test images ({at}), as the run saved them: in each block of three rows, the inputs "
+                f"({_e(model.degradation.spec())}), the model's outputs and the truth.")
     if model.is_image:
         conditional = " One column per class." if model.n_classes else ""
         return f"The newest fixed-noise samples ({at}), as the run saved them.{conditional}"
@@ -389,6 +399,8 @@ def generator_section(run: Run, tmp: Path) -> Section:
         return Section("generator", title, _note(
             "This model makes vectors, not images: its pictures are the fixed-noise samples above. Draw more with "
             f"<code>ganland sample {_e(run.folder)} --n 10000 --out samples.npz</code>."))
+    if getattr(model, "paired", False):
+        return Section("generator", title, _restorations(model, tmp))
     which = "the EMA generator" if model.config.train.ema else "the generator"
     intro = f"<p>Drawn for this report from {which} of the newest checkpoint (step {model.step:,}), noise seed 0.</p>"
     parts = [intro]
@@ -396,6 +408,31 @@ def generator_section(run: Run, tmp: Path) -> Section:
         parts.append(_class_grids(model, tmp))
     parts.append(_walks(model, tmp))
     return Section("generator", title, "".join(parts))
+
+
+def _restorations(model, tmp: Path) -> str:
+    """An image-to-image model on test images it was not trained on: input, output, truth."""
+    from .build import build_dataset
+    from .training.pictures import PAIRED_COLUMNS, paired_rows
+    from .viz import save_grid
+
+    try:
+        test = build_dataset(model.config, "test")
+    except (GanlandError, OSError) as e:
+        return _note(f"No restorations drawn: the test split could not be read ({_e(e)}).")
+    columns = min(PAIRED_COLUMNS, len(test))
+    n = min(3 * PAIRED_COLUMNS, len(test)) // columns * columns  # whole rows only
+    idx = torch.arange(len(test) - n, len(test))  # the last test images: others than the run's own pictures
+    inputs = test.inputs(idx, 0)
+    outputs = np.ascontiguousarray(model.translate(inputs).transpose(0, 3, 1, 2))
+    path = save_grid(tmp / "restorations.png", paired_rows(inputs, outputs, test.x[idx].numpy(), columns),
+                     ncols=columns)
+    which = "the EMA generator" if model.config.train.ema else "the generator"
+    return (f"<p>Drawn for this report from {which} of the newest checkpoint (step {model.step:,}) on the last {n} "
+            "test images (inputs seed 0).</p>"
+            + _figure(path.read_bytes(), "restorations", "In each block of three rows: the inputs "
+                      f"({_e(model.degradation.spec())}), the outputs, the truth. Apply the model to your own images "
+                      "with <code>ganland translate RUN --input FILE_OR_FOLDER --out DIR</code>.", "pixels"))
 
 
 def _class_names(model) -> list[str]:
@@ -534,8 +571,8 @@ def epochs_section(run: Run) -> Section:
         rows.append(f"<tr>{cells}</tr>")
     text = ("<p>Epoch means of the losses and D's real-data loss on held-out test batches next to the same "
             "on training batches: a gap that grows from epoch to epoch means D memorises the training set.</p>"
-            if gap else "<p>Epoch means of the losses (toy samplers draw every batch fresh: no held-out "
-            "report).</p>")
+            if gap else "<p>Epoch means of the losses (no held-out report: toy samplers draw every batch fresh, "
+            "and image-to-image runs with loss.adv_weight=0 train no D).</p>")
     if len(shown) < len(records):
         text += f"<p>{len(shown)} of the {len(records)} epochs, evenly spread (stats.jsonl has them all).</p>"
     return Section("epochs", title, text + f"<div class=\"wide\"><table><thead><tr>{head}</tr></thead>"

@@ -88,13 +88,24 @@ def test_the_api_raises_interrupted_after_saving(fake_mnist, tmp_path):
     """In-process: a SIGINT mid-run ends `ganland.train` with Interrupted once the step is saved."""
     cfg = tiny(fake_mnist, **{"train.steps": 100_000, "train.log_every": 5, "train.checkpoint_every": 0,
                               "train.sample_every": 0, "speed.threads": 1, "speed.amp": "fp32"})  # nothing to time
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    started = tmp_path / "run" / "stats.jsonl"  # written once training has begun (and its handlers are in)
+    done = threading.Event()
+
+    def interrupt_when_training():  # not on a fixed timer: set-up can take seconds on a loaded machine
+        while not done.is_set():
+            if started.is_file() and started.stat().st_size > 0:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            done.wait(0.05)
+
+    thread = threading.Thread(target=interrupt_when_training, daemon=True)
+    thread.start()
     try:
         with pytest.raises(Interrupted) as info:
             train(cfg, str(tmp_path / "run"))
     finally:
-        timer.cancel()
+        done.set()
+        thread.join()
     e = info.value
     assert e.exit_code == 130 and e.signum == signal.SIGINT
     ck = load_checkpoint(list_checkpoints(tmp_path / "run")[0])

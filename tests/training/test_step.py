@@ -14,7 +14,9 @@ SMALL = {
     "resnet": ((1, 28, 28), {"g_width": 4, "d_width": 4, "attention": 14}),
     "seed000": ((1, 28, 28), {"hidden": 4}),
     "cgan-seed003": ((1, 28, 28), {"g_depth": 8, "d_depth": 4}),
+    "unet": ((1, 28, 28), {"g_width": 4, "d_width": 4}),
 }
+INPUTS = {"unet": (1, 28, 28)}  # image-to-image models: the shape of their input images
 
 
 def test_every_model_family_is_covered():
@@ -27,19 +29,20 @@ def test_one_step_for_every_model_and_loss(family, loss_name):
     torch.manual_seed(0)
     shape, options = SMALL[family]
     cfg = load_config(None, {"model.name": family, "model.z_dim": 4, "model.options": options, "loss.name": loss_name})
-    G, D = build_models(cfg, shape, 0)
+    G, D = build_models(cfg, shape, 0, INPUTS.get(family))
     opt_G, opt_D = build_optimizer(G, cfg.optim.G), build_optimizer(D, cfg.optim.D)
     s = StepSettings(LOSSES.get(loss_name), cfg.optim.G, cfg.optim.D)
     x = torch.rand(8, *shape) * 2 - 1
+    c = torch.rand(8, *INPUTS[family]) * 2 - 1 if family in INPUTS else None  # each real image's input
     gen = torch.Generator().manual_seed(0)
     before_G = [p.detach().clone() for p in G.parameters()]
     before_D = [p.detach().clone() for p in D.parameters()]
-    out_d = d_step(G, D, opt_D, s, x, None, torch.randn(8, 4), None, gen, want_norm=True)
+    out_d = d_step(G, D, opt_D, s, x, c, torch.randn(8, 4), c, gen, want_norm=True)
     assert all(torch.isfinite(v) for v in out_d.values())
     assert all(torch.equal(a, b) for a, b in zip(before_G, G.parameters()))  # D's step leaves G alone
     assert any(not torch.equal(a, b) for a, b in zip(before_D, D.parameters()))
     before_D = [p.detach().clone() for p in D.parameters()]
-    out_g = g_step(G, D, opt_G, s, torch.randn(8, 4), None, want_norm=True, x_real=x)
+    out_g = g_step(G, D, opt_G, s, torch.randn(8, 4), c, want_norm=True, x_real=x, c_real=c)
     assert torch.isfinite(out_g["loss_G"]) and out_g["grad_norm_G"] > 0
     assert all(torch.equal(a, b) for a, b in zip(before_D, D.parameters()))  # G's step leaves D alone
     assert any(not torch.equal(a, b) for a, b in zip(before_G, G.parameters()))

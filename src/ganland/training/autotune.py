@@ -27,6 +27,8 @@ from typing import Callable, Optional
 
 import torch
 
+from ..data.degrade import degrade_name
+
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # CPU flags of units that make bf16 matrix products fast
 MEASURE_SECONDS = 0.3  # time spent on each candidate per round (after warm-up)
 ROUNDS = 2  # candidates are timed in turn, this many times, and the best time of each kept
@@ -184,12 +186,16 @@ def step_timer(trainer) -> Callable[[int, str], float]:
     x = (x.float().mul(2.0 / 255.0).sub(1.0) if x.dtype == torch.uint8 else x.float()).to(trainer.device)
     if trainer.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
-    c = trainer.batches.fake_labels(t.batch_size, trainer.n_classes, gen)
+    if trainer.paired:  # image-to-image: the inputs of these images
+        c = data.inputs(torch.arange(t.batch_size), 0).to(trainer.device)
+    else:
+        c = trainer.batches.fake_labels(t.batch_size, trainer.n_classes, gen)
 
     def one_step(settings: StepSettings) -> None:
         for _ in range(t.n_critic):
             z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, gen, trainer.device)
-            d_step(G, D, opt_D, settings, x, c, z, c, gen)
+            if settings.adv_weight > 0:
+                d_step(G, D, opt_D, settings, x, c, z, c, gen)
         z = sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, gen, trainer.device)
         g_step(G, D, opt_G, settings, z, c, generator=gen, x_real=x, c_real=c)
 
@@ -218,11 +224,14 @@ def step_timer(trainer) -> Callable[[int, str], float]:
 def signature(cfg, shape: tuple, channels_last: bool) -> str:
     """What a step's time depends on, besides the machine: model, data shape, batch, loss, penalties."""
     m, t, sp = cfg.model, cfg.train, cfg.speed
-    return json.dumps({"model": m.name, "options": m.options, "z_dim": m.z_dim, "conditional": m.conditional,
-                       "spectral_norm": m.spectral_norm, "shape": list(shape), "batch_size": t.batch_size,
-                       "n_critic": t.n_critic, "loss": cfg.loss.name, "gp": cfg.loss.gp_weight > 0,
-                       "r1": cfg.loss.r1_weight > 0, "channels_last": channels_last, "reuse_fake": sp.reuse_fake,
-                       "compile": sp.compile}, sort_keys=True)
+    key = {"model": m.name, "options": m.options, "z_dim": m.z_dim, "conditional": m.conditional,
+           "spectral_norm": m.spectral_norm, "shape": list(shape), "batch_size": t.batch_size,
+           "n_critic": t.n_critic, "loss": cfg.loss.name, "gp": cfg.loss.gp_weight > 0,
+           "r1": cfg.loss.r1_weight > 0, "channels_last": channels_last, "reuse_fake": sp.reuse_fake,
+           "compile": sp.compile}
+    if degrade_name(cfg) != "none":  # image-to-image: the inputs, and whether a D is trained at all
+        key.update(degrade=degrade_name(cfg), degrade_options=cfg.data.degrade_options, d=cfg.loss.adv_weight > 0)
+    return json.dumps(key, sort_keys=True)
 
 
 # ---- the trainer's choice ---------------------------------------------------------------------------

@@ -31,13 +31,17 @@ class RealBatches:
                                   f"train.batch_size={batch_size}; lower the batch size")
             self.x = dataset.x.to(device)  # uint8 (N, C, H, W) for images: 4x less memory than float
             self.y = dataset.y.to(device) if (labels and dataset.y is not None) else None
+        # Image-to-image (data.degrade): each batch's inputs made on the device from its targets, with
+        # the randomness (holes, noise) drawn for the whole global batch by the data-order generator.
+        self.degradation = getattr(dataset, "degradation", None)
         self.per_epoch = max(1, len(dataset) // batch_size)
         self.pos = 0  # batches taken in the current epoch
         self.perm: Optional[torch.Tensor] = None
 
     def next(self) -> tuple[torch.Tensor, Optional[torch.Tensor], bool]:
-        """(x (b, *shape) in model range, labels (b,) or None, whether this batch ends an epoch);
-        b is this process's share of the global batch."""
+        """(x (b, *shape) in model range, c, whether this batch ends an epoch); c is the labels (b,)
+        of conditional runs, the inputs (b, *cond_shape) of image-to-image runs, else None; b is
+        this process's share of the global batch."""
         if self.data.finite:
             if self.perm is None:
                 self.perm = torch.randperm(len(self.data), generator=self.gen)
@@ -45,10 +49,15 @@ class RealBatches:
             x = self.x[idx]
             x = to_model_range(x) if x.dtype == torch.uint8 else x.float()
             y = self.y[idx] if self.y is not None else None
+            if self.degradation is not None:
+                r = self.degradation.draw(self.bs, tuple(x.shape[1:]), self.gen)  # the global batch's, on the CPU
+                y = self.degradation.apply(x, self.world.slice(r).to(self.device) if r is not None else None)
         else:  # the whole global batch is drawn, so the stream moves on alike in every process
             x, y = self.world.slice(self.data.draw(self.bs, self.gen)).to(self.device, non_blocking=True), None
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
+            if self.degradation is not None:
+                y = y.contiguous(memory_format=torch.channels_last)
         self.pos += 1
         end = self.pos == self.per_epoch
         if end:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..data import to_uint8
 from ..evaluation import (EVALUATORS, Score, Target, append_score, dataset_label, evaluate_samples, evaluator_for,
-                          load_extractor, read_scores)
+                          load_extractor, read_scores, restoration_inputs)
 from ..generator import sample_z
 from .distributed import World, sharded
 from ..viz import quality_curve
@@ -36,6 +36,10 @@ class InTrainingEval:
                           if test_set.is_image else None)
         self.z = sample_z(e.n_samples, cfg.model.z_dim, cfg.model.z_prior, torch.Generator().manual_seed(e.seed), "cpu")
         self.c = torch.arange(e.n_samples) % n_classes if n_classes else None
+        self.paired = getattr(test_set, "cond_shape", None) is not None
+        if self.paired:  # image-to-image: the outputs of the first test images' fixed inputs (as `ganland eval`)
+            self.c = restoration_inputs(self.target, e.n_samples, e.seed)
+            self.z = self.z[: len(self.c)]
         self.seed, self.full, self.is_image = e.seed, e.full, test_set.is_image
         self.listeners: list[Callable[[Score], None]] = []  # given each score (e.g. TensorBoard)
 
@@ -46,7 +50,7 @@ class InTrainingEval:
         x = generate(self.z[mine], self.c[mine] if self.c is not None else None)
         part = to_uint8(x).permute(0, 2, 3, 1).numpy() if self.is_image else x.numpy()
         samples = np.concatenate(self.world.gather(part))  # in rank order: the one-process order
-        labels = self.c.numpy() if self.c is not None else None
+        labels = self.c.numpy() if self.c is not None and not self.paired else None
         score = evaluate_samples(samples, self.target, self.seed, labels, self.full,
                                  source=f"in-training, step {step}", extractor=self.extractor)
         score.step, score.world_size = step, self.world.size

@@ -62,6 +62,7 @@ class RunResult:
     last_stats: dict = field(default_factory=dict)
     finished_before: str = ""  # a resumed run that had already reached its stopping rule: which ("5000 steps")
     is_image: bool = False  # whether the samples are images
+    paired: bool = False  # an image-to-image run (data.degrade)
 
     @staticmethod
     def of(tr: "Trainer", samples: Optional[Path] = None, checkpoint: Optional[Path] = None,
@@ -71,7 +72,7 @@ class RunResult:
         newest = list_checkpoints(tr.run_dir)
         return RunResult(tr.run_dir, tr.step, tr.epochs_done, tr.clock.total(), samples or tr.pictures.latest(),
                          checkpoint or (newest[0] if newest else None), last, finished_before,
-                         bool(tr.train_set.is_image))
+                         bool(tr.train_set.is_image), tr.paired)
 
 
 class Trainer:
@@ -84,7 +85,8 @@ class Trainer:
         self.device = resolve_device(t.device)
         seed_everything(t.seed)
         self.train_set, self.test_set = build_dataset(cfg, "train"), build_dataset(cfg, "test")
-        self.G, self.D = build_models(cfg, self.train_set.shape, self.train_set.n_classes)
+        self.cond_shape = getattr(self.train_set, "cond_shape", None)  # image-to-image runs: their inputs' shape
+        self.G, self.D = build_models(cfg, self.train_set.shape, self.train_set.n_classes, self.cond_shape)
         check_config(cfg, self.train_set, (self.G, self.D))
         self.world.local_batch(t.batch_size, getattr(self.D, "pack", 1))  # the global batch must split evenly
         self.n_classes = self.train_set.n_classes if cfg.model.conditional else 0
@@ -98,7 +100,8 @@ class Trainer:
             if self.train_set.is_image else None
         self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
                                      cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device, self.train_set.is_image),
-                                     self.world, cfg.loss.r2_weight, cfg.loss.cr_weight, self.augmenter)
+                                     self.world, cfg.loss.r2_weight, cfg.loss.cr_weight, self.augmenter,
+                                     cfg.loss.l1_weight, cfg.loss.adv_weight)
         self.reuse_fake = sp.reuse_fake and t.n_critic == 1
         # What the steps call: the models themselves, or their compiled versions (same parameters).
         self.G_step, self.D_step = (torch.compile(self.G), torch.compile(self.D)) if sp.compile else (self.G, self.D)
@@ -179,8 +182,15 @@ class Trainer:
 
     def heldout_report(self) -> dict:
         t = self.cfg.train
+        if self.settings.adv_weight == 0:  # no D is trained: nothing to report
+            return {}
         return heldout_report(self.D, self.settings.loss.d_real, self.train_set, self.test_set, t.heldout_batches,
-                              t.batch_size, t.seed, self.device, bool(self.n_classes))
+                              t.batch_size, t.seed, self.device, bool(self.n_classes) or self.paired)
+
+    @property
+    def paired(self) -> bool:
+        """An image-to-image run (data.degrade): c is each image's input, not a label."""
+        return self.cond_shape is not None
 
     def _healthy(self, weights: bool) -> bool:
         """The guard's check of the steps since the last one (and, with `weights`, of every model and
@@ -290,12 +300,17 @@ class Trainer:
             if self.reuse_fake:  # one G forward serves both steps
                 with self.settings.precision():
                     x_fake = self.G_step(z, c)
-            out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen, want_norm, x_fake)
+            if self.settings.adv_weight > 0:
+                out = d_step(self.G_step, self.D_step, self.opt_D, self.settings, x, c, z, c, self.gen, want_norm,
+                             x_fake)
+            else:  # loss.adv_weight=0: G learns from its L1 term alone, and D is not trained
+                out = {}
             self.d_steps, self.images = self.d_steps + 1, self.images + t.batch_size
             if self.augmenter is not None:
                 out.update(self.augmenter.stepped(t.batch_size))
-            self.log.add(out, ("loss_D",))
-            self.guard.observe(out)
+            self.log.add(out, ("loss_D",) if out else ())
+            if out:
+                self.guard.observe(out)
             if epoch_end:
                 self.epoch += 1
                 self.world.average_buffers(self.D)  # D's held-out report runs in eval mode, on running statistics
@@ -305,10 +320,11 @@ class Trainer:
                          self.gen, x, c)
         else:
             z = self.world.slice(sample_z(t.batch_size, cfg.model.z_dim, cfg.model.z_prior, self.gen, self.device))
-            c_fake = self.batches.fake_labels(t.batch_size, self.n_classes, self.gen)
+            # Image-to-image: G restores the inputs of the batch D just saw (its targets are x).
+            c_fake = c if self.paired else self.batches.fake_labels(t.batch_size, self.n_classes, self.gen)
             out = g_step(self.G_step, self.D_step, self.opt_G, self.settings, z, c_fake, want_norm, None,
                          self.gen, x, c)
-        self.log.add(out, ("loss_G",))
+        self.log.add(out, ("loss_G", "l1") if "l1" in out else ("loss_G",))
         if self.G_ema is not None:
             ema_update(self.G_ema, self.G, t.ema)
         self.step += 1

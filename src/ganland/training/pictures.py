@@ -17,10 +17,22 @@ from torch import nn
 
 from ..data import to_uint8
 from ..generator import sample_z
-from ..viz import PLOTS, training_curves
+from ..viz import PLOTS, save_grid, training_curves
 
 ROWS_PER_CLASS = 8  # conditional grids: one column per class (the first 10 classes), this many rows
 COLUMNS_MAX = 10
+PAIRED_COLUMNS = 10  # image-to-image pictures: two blocks of this many test images (input, output, truth rows)
+
+
+def paired_rows(inputs: torch.Tensor, outputs: np.ndarray, truth: np.ndarray, columns: int) -> np.ndarray:
+    """uint8 (3 n, H, W, C) for a grid of `columns`: blocks of three rows, the inputs (their image
+    channels, model units (n, C_in, H, W)), the outputs and the truths (uint8 (n, C, H, W))."""
+    c = truth.shape[1]
+    shown = to_uint8(inputs[:, :c]).numpy()
+    rows = []
+    for i in range(0, len(truth), columns):
+        rows += [shown[i:i + columns], outputs[i:i + columns], truth[i:i + columns]]
+    return np.ascontiguousarray(np.concatenate(rows).transpose(0, 2, 3, 1))
 
 
 class Pictures:
@@ -40,6 +52,12 @@ class Pictures:
             self.columns = min(n_classes, COLUMNS_MAX)
             n = ROWS_PER_CLASS * self.columns
             self.fixed_c = torch.arange(n) % self.columns  # (n,): class k in column k
+        self.paired = getattr(train_set, "cond_shape", None) is not None
+        if self.paired:  # image-to-image: fixed test inputs, each drawn beside its output and its truth
+            self.columns = min(PAIRED_COLUMNS, len(test_set))
+            n = min(2 * PAIRED_COLUMNS, len(test_set)) // self.columns * self.columns  # whole rows only
+            self.fixed_c = test_set.inputs(torch.arange(n), seed + 3)  # (n, *cond_shape)
+            self.truth = test_set.x[:n]  # uint8 (n, C, H, W)
         self.fixed_z = sample_z(n, z_dim, z_prior, torch.Generator().manual_seed(seed + 3), "cpu")  # (n, z_dim)
         self.real = None  # real samples drawn beside vector samples (images are shown alone)
         if not train_set.is_image:
@@ -62,7 +80,11 @@ class Pictures:
         path = self.folder / f"step_{step:09d}{self.plot.suffix}"
         critic = self.critic_surface if self.with_surface else None
         title = f"{self.title}: step {step}"
-        self.plot.draw(path, fake_np, self.real, self.train_set, title, critic, self.columns)
+        if self.paired:
+            save_grid(path, paired_rows(self.fixed_c, fake_np, self.truth.numpy(), self.columns), ncols=self.columns,
+                      title=f"{title} (rows: input, output, truth)")
+        else:
+            self.plot.draw(path, fake_np, self.real, self.train_set, title, critic, self.columns)
         latest = self.folder / f"latest{self.plot.suffix}"
         shutil.copyfile(path, latest)
         for listener in self.listeners:

@@ -34,6 +34,8 @@ class StepSettings:
     r2_weight: float = 0.0
     cr_weight: float = 0.0
     augment: Optional["Augmenter"] = None  # what D sees of any image (training/augmentation.py)
+    l1_weight: float = 0.0  # image-to-image: weight of G's L1 distance to the target
+    adv_weight: float = 1.0  # weight of G's adversarial loss; 0 = no D (the L1-only baseline)
 
     def seen(self, x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
         """Images as D sees them: augmented when train.augment is on (differentiably)."""
@@ -149,26 +151,42 @@ def g_step(
 
     x_fake: G's output with its graph, when the caller already made it (speed.reuse_fake).
     generator: the noise stream, for augmentation. x_real, c_real: a real batch, for losses that
-    compare fakes with reals (RpGAN).
+    compare fakes with reals (RpGAN), and the targets of G's outputs (loss.l1_weight; image-to-image
+    runs make x_fake from the inputs c_fake = c_real of that batch).
+    loss_G is the whole objective: adv_weight * adversarial + l1_weight * L1 (both parts logged
+    as "adv_G" and "l1" when there is an L1 term).
     """
     if s.loss.needs_real_in_g and x_real is None:
         raise ValueError(f"loss {s.loss.name} compares fakes with reals: pass x_real to g_step")
+    if s.l1_weight > 0 and x_real is None:
+        raise ValueError("loss.l1_weight compares G's outputs with their targets: pass x_real to g_step")
+    out: dict[str, Tensor] = {}
     D.requires_grad_(False)  # no gradients for D's weights: saves their backward
     try:
         with s.precision():
             x = G(z, c_fake) if x_fake is None else x_fake
-            fake_logits = D(s.seen(x, generator), c_fake).float()  # (N,)
-            real_logits = None
-            if s.loss.needs_real_in_g:
-                with torch.no_grad():
-                    real_logits = D(s.seen(x_real, generator), c_real).float()
-        loss_G = s.loss.g_loss(fake_logits, real_logits)
+            loss_G = x.new_zeros((), dtype=torch.float32)
+            if s.adv_weight > 0:
+                fake_logits = D(s.seen(x, generator), c_fake).float()  # (N,)
+                real_logits = None
+                if s.loss.needs_real_in_g:
+                    with torch.no_grad():
+                        real_logits = D(s.seen(x_real, generator), c_real).float()
+        if s.adv_weight > 0:
+            adv = s.loss.g_loss(fake_logits, real_logits)
+            loss_G = loss_G + s.adv_weight * adv
+            if s.l1_weight > 0:
+                out["adv_G"] = adv.detach()
+        if s.l1_weight > 0:  # pix2pix's reconstruction term: the mean absolute error in model units
+            l1 = (x.float() - x_real.float()).abs().mean()
+            loss_G = loss_G + s.l1_weight * l1
+            out["l1"] = l1.detach()
         opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
     finally:
         D.requires_grad_(True)
     norm = clip_and_step(G, opt_G, s.opt_G_cfg, want_norm, s.world)
-    out = {"loss_G": loss_G.detach()}
+    out["loss_G"] = loss_G.detach()
     if norm is not None:
         out["grad_norm_G"] = norm.detach()
     return out

@@ -136,13 +136,13 @@ def loss_curves(stats: list[dict], path: Path, title: str = "") -> Path:
 
 def training_curves(stats: list[dict], path: Path, title: str = "") -> Path:
     """The run's health at a glance, from stats.jsonl's training records against the step:
-    losses; what D says about real and fake batches (D(x) and D(G(z)) for probabilistic losses,
+    losses (and G's L1 term in image-to-image runs); what D says about real and fake batches (D(x) and D(G(z)) for probabilistic losses,
     else the mean logits); gradient norms of D and G (log scale)."""
     plt = _plt()
-    rows = [r for r in stats if r.get("kind", "train") == "train" and "loss_D" in r]
+    rows = [r for r in stats if r.get("kind", "train") == "train" and ("loss_D" in r or "loss_G" in r)]
     step = [r["step"] for r in rows]
     judged = ("D_real", "D_fake") if rows and "D_real" in rows[-1] else ("real_logit", "fake_logit")
-    panels = [(("loss_D", "loss_G"), "loss", False), (judged, "D(x), D(G(z))" if judged[0] == "D_real" else
+    panels = [(("loss_D", "loss_G", "l1"), "loss", False), (judged, "D(x), D(G(z))" if judged[0] == "D_real" else
               "mean logit", False), (("grad_norm_D", "grad_norm_G"), "gradient norm", True)]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for ax, (keys, label, log) in zip(axes, panels):
