@@ -195,28 +195,11 @@ class Generator(nn.Module):
             raise ConfigError("this model makes images from noise: inputs and translate are for image-to-image "
                               "models (trained with data.degrade)")
         x = self._model_images(images)
-        grows = deg.name == "downsample" and not degrade
-        self.check_input_size(*x.shape[-2:], grown_by=deg.factor if grows else 1)
+        self.check_input_size(*x.shape[-2:], grown_by=1 if degrade else deg.scale)
         if degrade:
             deg.check_size(*x.shape[-2:])
             return deg(x, torch.Generator().manual_seed(seed))
-        if deg.name == "downsample":
-            if masks is not None:
-                raise ConfigError("masks are for inpainting models; this one does super-resolution")
-            return deg.grow(x)
-        if deg.name == "mask":
-            if masks is None:
-                raise ConfigError("an inpainting model needs to know which pixels are missing: give a mask per image "
-                                  "(white = missing; --mask FILE_OR_FOLDER), or --degrade to cut its own random holes")
-            m = torch.from_numpy(np.array(masks, dtype=np.float32))
-            if m.shape != (len(x), *x.shape[-2:]):
-                raise ConfigError(f"masks of shape {tuple(m.shape)} do not fit images of shape {tuple(x.shape)}: give "
-                                  "one (H, W) mask per image, of the image's size")
-            m = (m >= 128).float().unsqueeze(1)  # white = missing; a JPEG's or antialiased edge's greys do not grow the hole
-            return deg.apply(x, m)
-        if masks is not None:
-            raise ConfigError(f"masks are for inpainting models; this one was trained on {deg.spec()}")
-        return x  # noise: the noisy images themselves
+        return deg.given(x, masks)
 
     def check_input_size(self, h: int, w: int, grown_by: int = 1) -> None:
         """A ConfigError when images of h x w px, grown by `grown_by` first (super-resolution), do not

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -37,6 +38,7 @@ class Degradation:
     name = ""
     extra = 0
     baseline = "the inputs"  # what the inputs are as an answer, in words (the floor a model must beat)
+    scale = 1  # how much larger than a user's degraded image the model's input is (super-resolution: the factor)
 
     def spec(self) -> str:
         """The degradation and its settings in one token, e.g. "downsample(factor=4)" (protocols, labels)."""
@@ -53,6 +55,14 @@ class Degradation:
 
     def check_size(self, h: int, w: int) -> None:
         """A ConfigError when images of this size cannot be degraded."""
+
+    def given(self, x: torch.Tensor, masks) -> torch.Tensor:
+        """G's inputs from images a user gives already degraded (model range (N, C, H, W)), with
+        their masks (N, H, W) on the 0..255 scale where the degradation needs them: by default the
+        images themselves (noisy images, for denoising)."""
+        if masks is not None:
+            raise ConfigError(f"masks are for inpainting models; this one was trained on {self.spec()}")
+        return x
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         r = self.draw(len(x), tuple(x.shape[1:]), generator)
@@ -86,8 +96,18 @@ class Downsample(Degradation):
         return F.interpolate(small.float(), size=(h * self.factor, w * self.factor), mode="bicubic",
                              align_corners=False).clamp_(-1.0, 1.0)
 
+    @property
+    def scale(self) -> int:
+        return self.factor
+
     def apply(self, x, r):
         return self.grow(self.shrink(x))
+
+    def given(self, x, masks):
+        """Low-resolution images, grown as in training."""
+        if masks is not None:
+            raise ConfigError("masks are for inpainting models; this one does super-resolution")
+        return self.grow(x)
 
 
 @dataclass
@@ -144,6 +164,17 @@ class Mask(Degradation):
             raise ValueError("mask.apply needs the mask drawn by mask.draw")
         m = r.to(x.dtype)
         return torch.cat([x * (1 - m) + FILL * m, m], dim=1)
+
+    def given(self, x, masks):
+        """Images with holes, and their masks (white = missing)."""
+        if masks is None:
+            raise ConfigError("an inpainting model needs to know which pixels are missing: give a mask per image "
+                              "(white = missing; --mask FILE_OR_FOLDER), or --degrade to cut its own random holes")
+        m = torch.from_numpy(np.array(masks, dtype=np.float32))
+        if m.shape != (len(x), *x.shape[-2:]):
+            raise ConfigError(f"masks of shape {tuple(m.shape)} do not fit images of shape {tuple(x.shape)}: give "
+                              "one (H, W) mask per image, of the image's size")
+        return self.apply(x, (m >= 128).float().unsqueeze(1))  # greys of a JPEG or an antialiased edge: not missing
 
 
 @dataclass
