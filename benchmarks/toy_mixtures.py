@@ -27,6 +27,9 @@ SETTINGS: dict[str, dict] = {
     "recipe": {},
     # the recipes' own D on raw coordinates, but with random Fourier features of its input
     "fourier": {"model.options.d_fourier": 128, "model.options.d_fourier_scale": 2.0},
+    # the recipe's G with a discrete code beside its noise: z_0 picks one of 100 learned codes
+    # (models.mlp.LatentComponents), z_1, z_2 stay continuous
+    "components": {"model.z_dim": 3, "model.options.g_components": 100},
 }
 TARGETS = {"grid": (25, 0.95), "ring": (8, 0.95)}  # modes on every seed, mean high-quality share
 

@@ -98,7 +98,13 @@ def build_models(cfg: Config, shape: tuple[int, ...], n_classes: int,
     elif cond_shape is not None:
         raise ConfigError(f"data.degrade={cfg.data.degrade} makes an image-to-image run, and model {cfg.model.name!r} "
                           "makes images from noise: set model.name=unet (or data.degrade=none)")
+    if "z_prior" in inspect.signature(fn).parameters:  # a model whose input layer depends on z's distribution
+        fixed["z_prior"] = cfg.model.z_prior
     G, D = call_with_options(fn, fixed, cfg.model.options, "model.options")
+    if cfg.loss.ac_weight > 0 and not getattr(D, "gives_class_scores", False):
+        raise ConfigError(f"loss.ac_weight={cfg.loss.ac_weight:g} trains D's class scores, which a conditional "
+                          f"projection D gives: set model.conditional=true and, for model.name=dcgan, "
+                          f"model.options.cond=projection (model.name=resnet always projects); or loss.ac_weight=0")
     if cfg.model.spectral_norm:
         apply_spectral_norm(D)
     return G, D

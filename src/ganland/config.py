@@ -87,6 +87,7 @@ class LossConfig:
     l1_weight: float = setting(0.0, at_least=0)  # image-to-image: weight of G's L1 distance to the target (pix2pix: 100); 0 = off
     adv_weight: float = setting(1.0, at_least=0)  # image-to-image: weight of G's adversarial loss; 0 = no D at all (the L1-only baseline); other runs keep 1
     cr_weight: float = setting(0.0, at_least=0)  # consistency regularisation lambda * (D(x) - D(T(x)))^2, T a translation of the reals; 0 = off
+    ac_weight: float = setting(0.0, at_least=0)  # auxiliary classifier (AC-GAN) on a projection D's class scores: D names the class of reals, G's fakes must be named as asked; 0 = off
 
 
 def _momentum_not_for_adam(o: "OptimizerConfig", momentum: float) -> Optional[str]:

@@ -89,6 +89,27 @@ def test_mlp_fourier_features_of_D_input():
         MODELS.get("mlp")(shape=(2,), z_dim=2, d_fourier=-1)
 
 
+@pytest.mark.parametrize("prior", ["normal", "uniform"])
+def test_mlp_latent_components_pick_codes_evenly(prior):
+    torch.manual_seed(0)
+    G, _ = MODELS.get("mlp")(shape=(2,), z_dim=3, g_hidden=(8,), g_components=10, g_component_dim=4, z_prior=prior)
+    z = torch.randn(20000, 3) if prior == "normal" else torch.rand(20000, 3) * 2 - 1
+    h = G.components(z)
+    assert h.shape == (20000, 4 + 2) and torch.equal(h[:, 4:], z[:, 1:])  # the code, then the rest of z
+    codes = G.components.codes.weight
+    k = (h[:, :4, None] == codes.T[None]).all(1).float().argmax(1)  # which code each row got
+    assert torch.equal(h[:, :4], codes[k])
+    share = torch.bincount(k, minlength=10) / 20000
+    assert (share - 0.1).abs().max() < 0.015  # each of the 10 codes about equally likely under the prior
+    assert bool((k[z[:, 0].argsort()].diff() >= 0).all())  # z_0 sorted -> codes in order
+    x = G(z[:6])
+    assert x.shape == (6, 2)
+    x.sum().backward()
+    assert codes.grad is not None and codes.grad.abs().sum() > 0  # the codes are learned
+    with pytest.raises(ConfigError, match="g_components"):
+        MODELS.get("mlp")(shape=(2,), z_dim=1, g_components=10)
+
+
 def test_dcgan_default_init_is_dcgan_normal():
     torch.manual_seed(0)
     G, D = MODELS.get("dcgan")(shape=(1, 28, 28), z_dim=100)

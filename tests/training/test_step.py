@@ -92,3 +92,50 @@ def test_conditional_step_with_gradient_penalty():
     out = d_step(G, D, build_optimizer(D, cfg.optim.D), s, torch.rand(8, 1, 28, 28), c, torch.randn(8, 4), c,
                  torch.Generator())
     assert out["gp"] > 0
+
+
+@pytest.mark.parametrize("family", ["dcgan", "resnet"])
+def test_auxiliary_classifier_on_projection_scores_hand_values(family):
+    torch.manual_seed(0)
+    options = {**SMALL[family][1], "cond": "projection", "d_batch_norm": False} if family == "dcgan" else \
+        SMALL[family][1]
+    cfg = load_config(None, {"model.name": family, "model.z_dim": 4, "model.conditional": True,
+                             "model.options": options, "loss.ac_weight": 0.5})
+    G, D = build_models(cfg, (1, 28, 28), 3)
+    x, c = torch.rand(6, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, 2, 0, 1, 2])
+    logits, scores = D(x, c, classes=True)
+    assert scores.shape == (6, 3) and torch.allclose(logits, D(x, c), atol=1e-5)  # the same logit either way
+    # the scores are phi . embed_k for every class k: the projection term of each label in turn
+    for k in range(3):
+        ck = torch.full_like(c, k)
+        assert torch.allclose(D(x, ck) - D(x, (ck + 1) % 3), scores[:, k] - scores[:, (k + 1) % 3], atol=1e-4)
+
+    loss = LOSSES.get("non-saturating")
+    sgd = OptimizerConfig(name="sgd", lr=0.0)  # no update: the logged values are those of these weights
+    s = StepSettings(loss, sgd, sgd, ac_weight=0.5)
+    z = torch.randn(6, 4)
+    out = d_step(G, D, build_optimizer(D, sgd), s, x, c, z, c, torch.Generator())
+    with torch.no_grad():
+        real_logits, real_scores = D(x, c, classes=True)
+        fake = G(z, c)
+        ce = -torch.log_softmax(real_scores, 1)[torch.arange(6), c].mean()  # by hand
+        expect_d = loss.d_loss(real_logits, D(fake, c)) + 0.5 * ce
+    assert out["ac_D"] == pytest.approx(ce.item(), rel=1e-4)
+    assert out["loss_D"] == pytest.approx(loss.d_loss(real_logits, D(fake, c)).item(), rel=1e-4)
+
+    out = g_step(G, D, build_optimizer(G, sgd), s, z, c)
+    with torch.no_grad():
+        fake_logits, fake_scores = D(G(z, c), c, classes=True)
+        ce_g = -torch.log_softmax(fake_scores, 1)[torch.arange(6), c].mean()
+    assert out["ac_G"] == pytest.approx(ce_g.item(), rel=1e-4)
+    assert out["loss_G"] == pytest.approx((loss.g_loss(fake_logits, None) + 0.5 * ce_g).item(), rel=1e-4)
+    assert expect_d > 0
+
+
+def test_auxiliary_classifier_needs_a_projection_D():
+    from ganland.errors import ConfigError
+    for overrides in ({"model.conditional": False}, {"model.conditional": True, "model.options.cond": "concat"}):
+        cfg = load_config(None, {"model.name": "dcgan", "model.z_dim": 4, "loss.ac_weight": 1.0,
+                                 "model.options": {"g_width": 4, "d_width": 4}, **overrides})
+        with pytest.raises(ConfigError, match="loss.ac_weight"):
+            build_models(cfg, (1, 28, 28), 10)

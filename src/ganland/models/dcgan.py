@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import MODELS
-from .layers import LabelMLP, initialise, need_labels
+from .layers import LabelMLP, initialise, need_labels, project
 
 
 def square_image(shape: tuple[int, ...], family: str) -> tuple[int, int]:
@@ -100,15 +100,19 @@ class ConvDiscriminator(nn.Module):
             if n_classes:
                 self.embed = nn.Embedding(n_classes, n_feat)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def gives_class_scores(self) -> bool:
+        return self.embed is not None
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, classes: bool = False):
+        """logits (N,); with `classes` (projection D only) also every class's score (N, n_classes)."""
         need_labels(c, self.n_classes, "D")
         phi = self.features(x)  # (N, F)
         if self.label_net is not None:
+            if classes:
+                raise ValueError("class scores come from a projection D (model.options.cond=projection)")
             return self.head(torch.cat([phi, self.label_net(c)], dim=1)).squeeze(1)
-        logits = self.head(phi).squeeze(1)  # (N,)
-        if self.embed is not None:
-            logits = logits + (self.embed(c) * phi).sum(dim=1)  # projection term
-        return logits
+        return project(self.head(phi).squeeze(1), phi, self.embed, c, classes)
 
 
 @MODELS.register("dcgan")

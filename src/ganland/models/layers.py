@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -136,3 +137,18 @@ def need_labels(c, n_classes: int, who: str) -> None:
         raise ValueError(f"{who} is conditional on {n_classes} classes: pass labels c (N,)")
     if not n_classes and c is not None:
         raise ValueError(f"{who} is unconditional: call it without labels")
+
+
+def project(logits: torch.Tensor, phi: torch.Tensor, embed: Optional[nn.Embedding], c: Optional[torch.Tensor],
+            classes: bool = False):
+    """A projection D's output (Miyato & Koyama 2018): logits (N,) + embed(c) . phi (N, F), the
+    label's row of the class scores phi @ embed.T (N, n_classes). With `classes`, (logits, scores):
+    the scores are what an auxiliary classifier (loss.ac_weight) reads, at no extra cost."""
+    if embed is None:
+        if classes:
+            raise ValueError("class scores come from a conditional projection D: this D has no labels")
+        return logits
+    if not classes:
+        return logits + (embed(c) * phi).sum(dim=1)  # (N,): one row of the scores, without the rest
+    scores = phi @ embed.weight.t()  # (N, n_classes)
+    return logits + scores.gather(1, c.long().view(-1, 1)).squeeze(1), scores

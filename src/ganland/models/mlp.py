@@ -20,21 +20,53 @@ def _stack(widths: list[int], act: str, batch_norm: bool) -> tuple[list[nn.Modul
     return layers, widths[-1]
 
 
+class LatentComponents(nn.Module):
+    """z (N, z_dim) -> [e_k, z[:, 1:]] (N, dim + z_dim - 1): z's first coordinate picks one of K learned
+    vectors e_k, each with probability 1 / K, the rest stays continuous noise.
+
+    A G of continuous noise maps one connected set onto the data, so between separate modes it must
+    spend some of its mass on the paths that join them: the off-mode "bridges" that cap the share of
+    sharp samples on the 2-D mixtures. With a discrete code, G is in effect K generators that share
+    all but their input (as in MGAN, Hoang et al. 2018, without its classifier): each code can sit on
+    one mode with nothing in between. k = floor(K F(z_0)) with F the prior's CDF, so z keeps its
+    prior (N(0, I) or U(-1, 1)) and sampling, seeds and checkpoints work as for any G. Neighbouring
+    values of z_0 pick neighbouring codes, which need not be neighbouring modes: an interpolation
+    jumps where k changes, and truncation (which narrows z_0) uses the middle codes only."""
+
+    def __init__(self, n: int, dim: int, prior: str):
+        super().__init__()
+        self.n, self.prior = n, prior
+        self.codes = nn.Embedding(n, dim)
+        nn.init.normal_(self.codes.weight)  # N(0, 1), the scale of the noise beside it
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.prior == "uniform":
+            u = (z[:, 0] + 1) / 2  # U(-1, 1) -> U(0, 1)
+        else:
+            u = 0.5 * (1 + torch.erf(z[:, 0] / 2 ** 0.5))  # standard normal CDF
+        k = (u * self.n).long().clamp_(0, self.n - 1)  # (N,)
+        return torch.cat([self.codes(k), z[:, 1:]], dim=1)
+
+
 class MLPGenerator(nn.Module):
     """z (N, z_dim) [+ labels (N,)] -> x (N, out_dim)."""
 
-    def __init__(self, z_dim, out_dim, hidden, act, out_act, batch_norm, n_classes=0):
+    def __init__(self, z_dim, out_dim, hidden, act, out_act, batch_norm, n_classes=0, components=0,
+                 component_dim=16, prior="normal"):
         super().__init__()
         self.n_classes = n_classes
         self.label_net = LabelMLP(n_classes) if n_classes else None
-        w_in = z_dim + (self.label_net.out_features if n_classes else 0)
+        self.components = LatentComponents(components, component_dim, prior) if components else None
+        w_in = (z_dim - 1 + component_dim if components else z_dim) + (self.label_net.out_features if n_classes else 0)
         layers, w = _stack([w_in, *hidden], act, batch_norm)
         self.net = nn.Sequential(*layers, nn.Linear(w, out_dim), activation(out_act))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         need_labels(c, self.n_classes, "G")
+        if self.components is not None:
+            z = self.components(z)  # (N, component_dim + z_dim - 1)
         if self.label_net is not None:
-            z = torch.cat([z, self.label_net(c)], dim=1)  # (N, z_dim + 64)
+            z = torch.cat([z, self.label_net(c)], dim=1)  # (N, ... + 64)
         return self.net(z)
 
 
@@ -102,6 +134,9 @@ def build_mlp(
     pack: int = 1,  # samples D judges together (PacGAN); 1 = ordinary D
     d_fourier: int = 0,  # random Fourier features of D's input (Tancik et al. 2020); 0 = raw coordinates
     d_fourier_scale: float = 1.0,  # their frequencies' standard deviation (cycles per unit of the data)
+    g_components: int = 0,  # K > 0: z's first coordinate picks one of K learned codes (LatentComponents); 0 = off
+    g_component_dim: int = 16,  # the codes' width
+    z_prior: str = "normal",  # set by the builder from model.z_prior: how z_0 maps to a code
 ):
     """MLP G and D for vector data (N, D); labels enter through seed 003's condition sub-network."""
     if len(shape) != 1:
@@ -112,7 +147,12 @@ def build_mlp(
     if d_fourier < 0 or d_fourier_scale <= 0:
         raise ConfigError(f"model.options.d_fourier must be 0 or more and d_fourier_scale above 0; got "
                           f"{d_fourier} and {d_fourier_scale}")
+    if g_components < 0 or g_component_dim < 1 or (g_components and z_dim < 2):
+        raise ConfigError(f"model.options.g_components must be 0 (off) or more, with g_component_dim 1 or more and "
+                          f"model.z_dim 2 or more (z's first coordinate picks the code, the rest stays noise); got "
+                          f"g_components={g_components}, g_component_dim={g_component_dim}, z_dim={z_dim}")
     (dim,) = shape
-    G = MLPGenerator(z_dim, dim, list(g_hidden), g_act, g_out, g_batch_norm, n_classes)
+    G = MLPGenerator(z_dim, dim, list(g_hidden), g_act, g_out, g_batch_norm, n_classes, g_components,
+                     g_component_dim, z_prior)
     D = MLPDiscriminator(dim, list(d_hidden), d_act, n_classes, pack, d_fourier, d_fourier_scale)
     return initialise(G, init), initialise(D, init)

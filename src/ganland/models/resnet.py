@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import ConfigError
 from .base import MODELS
 from .dcgan import split_size, square_image
-from .layers import apply_spectral_norm, initialise, need_labels
+from .layers import apply_spectral_norm, initialise, need_labels, project
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -166,7 +166,12 @@ class ResNetDiscriminator(nn.Module):
         self.head = nn.Linear(c, 1)
         self.embed = nn.Embedding(n_classes, c) if n_classes else None
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def gives_class_scores(self) -> bool:
+        return self.embed is not None
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, classes: bool = False):
+        """logits (N,); with `classes` (conditional D) also every class's score (N, n_classes)."""
         need_labels(c, self.n_classes, "D")
         h = x
         for i, block in enumerate(self.blocks):
@@ -174,10 +179,7 @@ class ResNetDiscriminator(nn.Module):
             if str(i) in self.attention:
                 h = self.attention[str(i)](h)
         phi = F.relu(h).sum(dim=(2, 3))  # (N, C): sum over positions (SNGAN)
-        logits = self.head(phi).squeeze(1)  # (N,)
-        if self.embed is not None:
-            logits = logits + (self.embed(c) * phi).sum(dim=1)  # projection term
-        return logits
+        return project(self.head(phi).squeeze(1), phi, self.embed, c, classes)
 
 
 @MODELS.register("resnet")

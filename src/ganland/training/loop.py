@@ -101,7 +101,7 @@ class Trainer:
         self.settings = StepSettings(build_loss(cfg), cfg.optim.G, cfg.optim.D, cfg.loss.gp_weight,
                                      cfg.loss.gp_target, cfg.loss.r1_weight, autocast_for(sp.amp, self.device, self.train_set.is_image),
                                      self.world, cfg.loss.r2_weight, cfg.loss.cr_weight, self.augmenter,
-                                     cfg.loss.l1_weight, cfg.loss.adv_weight)
+                                     cfg.loss.l1_weight, cfg.loss.adv_weight, cfg.loss.ac_weight)
         self.reuse_fake = sp.reuse_fake and t.n_critic == 1
         # What the steps call: the models themselves, or their compiled versions (same parameters).
         self.G_step, self.D_step = (torch.compile(self.G), torch.compile(self.D)) if sp.compile else (self.G, self.D)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..config import OptimizerConfig
 from ..augment import augment
@@ -36,6 +37,7 @@ class StepSettings:
     augment: Optional["Augmenter"] = None  # what D sees of any image (training/augmentation.py)
     l1_weight: float = 0.0  # image-to-image: weight of G's L1 distance to the target
     adv_weight: float = 1.0  # weight of G's adversarial loss; 0 = no D (the L1-only baseline)
+    ac_weight: float = 0.0  # auxiliary classification (cross-entropy on a projection D's class scores)
 
     def seen(self, x: Tensor, generator: Optional[torch.Generator]) -> Tensor:
         """Images as D sees them: augmented when train.augment is on (differentiably)."""
@@ -103,7 +105,11 @@ def d_step(
     x_fake = x_fake.detach().float()  # fp32 for the penalties (a no-op without mixed precision)
     x_real, x_fake = s.seen(x_real, generator), s.seen(x_fake, generator)
     with s.precision():
-        real_logits = D(x_real, c_real).float()  # (N,)
+        if s.ac_weight > 0:
+            real_logits, real_scores = D(x_real, c_real, classes=True)  # (N,), (N, n_classes)
+            real_logits = real_logits.float()
+        else:
+            real_logits = D(x_real, c_real).float()  # (N,)
         fake_logits = D(x_fake, c_fake).float()  # (N,)
     if s.augment is not None:
         s.augment.observe(real_logits)  # the adaptive probability's overfitting signal
@@ -114,6 +120,10 @@ def d_step(
         out["D_real"] = torch.sigmoid(real_logits.detach()).mean()  # D(x)
         out["D_fake"] = torch.sigmoid(fake_logits.detach()).mean()  # D(G(z))
     shard = (s.world.rank, s.world.size)
+    if s.ac_weight > 0:  # AC-GAN's classifier, trained on real images only (G's fakes teach it nothing true)
+        ac = F.cross_entropy(real_scores.float(), c_real.long())
+        loss_D = loss_D + s.ac_weight * ac
+        out["ac_D"] = ac.detach()
     if s.gp_weight > 0:
         # The interpolates must match D's labels: with labels, use the real labels for both ends.
         gp = gradient_penalty(D, x_real, x_fake, c_real, generator, s.gp_target, shard)
@@ -167,7 +177,11 @@ def g_step(
             x = G(z, c_fake) if x_fake is None else x_fake
             loss_G = x.new_zeros((), dtype=torch.float32)
             if s.adv_weight > 0:
-                fake_logits = D(s.seen(x, generator), c_fake).float()  # (N,)
+                if s.ac_weight > 0:
+                    fake_logits, fake_scores = D(s.seen(x, generator), c_fake, classes=True)  # (N,), (N, classes)
+                else:
+                    fake_logits = D(s.seen(x, generator), c_fake)
+                fake_logits = fake_logits.float()  # (N,)
                 real_logits = None
                 if s.loss.needs_real_in_g:
                     with torch.no_grad():
@@ -177,6 +191,10 @@ def g_step(
             loss_G = loss_G + s.adv_weight * adv
             if s.l1_weight > 0:
                 out["adv_G"] = adv.detach()
+        if s.ac_weight > 0:  # G's fakes should be read as the class they were made for
+            ac = F.cross_entropy(fake_scores.float(), c_fake.long())
+            loss_G = loss_G + s.ac_weight * ac
+            out["ac_G"] = ac.detach()
         if s.l1_weight > 0:  # pix2pix's reconstruction term: the mean absolute error in model units
             l1 = (x.float() - x_real.float()).abs().mean()
             loss_G = loss_G + s.l1_weight * l1
