@@ -106,7 +106,7 @@ def draw(rows: list[dict], png: Path) -> None:
 
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     games = list(dict.fromkeys(r["game"] for r in rows))
-    fig, axes = plt.subplots(len(datasets), len(games), figsize=(2.3 * len(games), 2.75 * len(datasets)),
+    fig, axes = plt.subplots(len(datasets), len(games), figsize=(max(2.3 * len(games), 3.4), 2.75 * len(datasets)),
                              squeeze=False)
     for i, dataset in enumerate(datasets):
         modes = build_dataset(load_config(dataset), "train").target["modes"]
@@ -125,7 +125,7 @@ def draw(rows: list[dict], png: Path) -> None:
             ax.set_title(f"{game}\n{r['modes_captured']}/{len(modes)} modes, HQ {r['high_quality']:.2f}", fontsize=8)
             if j == 0:
                 ax.set_ylabel(dataset)
-    fig.suptitle("2,500 samples of each game (seed 0); red: the true modes", fontsize=9)
+    fig.suptitle("2,500 samples of each game (seed 0)\nred: the true modes", fontsize=9)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)

@@ -136,6 +136,11 @@ def test_conditional_run_and_sampling(fake_mnist, tmp_path):
     assert (only_3["labels"] == 3).all()
     with pytest.raises(ConfigError, match="out of range"):
         model.sample(2, classes=10)
+    # the auxiliary classifier on the projection scores reaches the loop and is logged
+    ac = train(tiny(fake_mnist, **{"train.steps": 2, "train.log_every": 1, "model.conditional": True,
+                                   "model.options.cond": "projection", "loss.ac_weight": 1.0}), str(tmp_path / "ac"))
+    logged = [r for r in read_stats(ac.run_dir) if r.get("kind") == "train"]
+    assert logged and all(r["ac_D"] > 0 and r["ac_G"] > 0 for r in logged)
 
 
 @pytest.mark.e2e
