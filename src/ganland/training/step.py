@@ -89,6 +89,15 @@ def clip_and_step(module: nn.Module, opt: torch.optim.Optimizer, o: OptimizerCon
     return norm
 
 
+def judge(D: nn.Module, x: Tensor, c: Optional[Tensor], scores: bool) -> tuple[Tensor, Optional[Tensor]]:
+    """D's logits (N,) in fp32 and, with `scores` (loss.ac_weight), a projection D's class scores
+    (N, n_classes) in fp32 from the same forward pass; else None."""
+    if not scores:
+        return D(x, c).float(), None
+    logits, class_scores = D(x, c, classes=True)
+    return logits.float(), class_scores.float()
+
+
 def d_step(
     G: nn.Module, D: nn.Module, opt_D: torch.optim.Optimizer, s: StepSettings,
     x_real: Tensor, c_real: Optional[Tensor], z: Tensor, c_fake: Optional[Tensor],
@@ -105,11 +114,7 @@ def d_step(
     x_fake = x_fake.detach().float()  # fp32 for the penalties (a no-op without mixed precision)
     x_real, x_fake = s.seen(x_real, generator), s.seen(x_fake, generator)
     with s.precision():
-        if s.ac_weight > 0:
-            real_logits, real_scores = D(x_real, c_real, classes=True)  # (N,), (N, n_classes)
-            real_logits = real_logits.float()
-        else:
-            real_logits = D(x_real, c_real).float()  # (N,)
+        real_logits, real_scores = judge(D, x_real, c_real, s.ac_weight > 0)
         fake_logits = D(x_fake, c_fake).float()  # (N,)
     if s.augment is not None:
         s.augment.observe(real_logits)  # the adaptive probability's overfitting signal
@@ -121,7 +126,7 @@ def d_step(
         out["D_fake"] = torch.sigmoid(fake_logits.detach()).mean()  # D(G(z))
     shard = (s.world.rank, s.world.size)
     if s.ac_weight > 0:  # AC-GAN's classifier, trained on real images only (G's fakes teach it nothing true)
-        ac = F.cross_entropy(real_scores.float(), c_real.long())
+        ac = F.cross_entropy(real_scores, c_real.long())
         loss_D = loss_D + s.ac_weight * ac
         out["ac_D"] = ac.detach()
     if s.gp_weight > 0:
@@ -177,11 +182,7 @@ def g_step(
             x = G(z, c_fake) if x_fake is None else x_fake
             loss_G = x.new_zeros((), dtype=torch.float32)
             if s.adv_weight > 0:
-                if s.ac_weight > 0:
-                    fake_logits, fake_scores = D(s.seen(x, generator), c_fake, classes=True)  # (N,), (N, classes)
-                else:
-                    fake_logits = D(s.seen(x, generator), c_fake)
-                fake_logits = fake_logits.float()  # (N,)
+                fake_logits, fake_scores = judge(D, s.seen(x, generator), c_fake, s.ac_weight > 0)
                 real_logits = None
                 if s.loss.needs_real_in_g:
                     with torch.no_grad():
@@ -192,7 +193,7 @@ def g_step(
             if s.l1_weight > 0:
                 out["adv_G"] = adv.detach()
         if s.ac_weight > 0:  # G's fakes should be read as the class they were made for
-            ac = F.cross_entropy(fake_scores.float(), c_fake.long())
+            ac = F.cross_entropy(fake_scores, c_fake.long())
             loss_G = loss_G + s.ac_weight * ac
             out["ac_G"] = ac.detach()
         if s.l1_weight > 0:  # pix2pix's reconstruction term: the mean absolute error in model units
