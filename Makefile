@@ -44,7 +44,7 @@ demo: setup
 
 # Everything (what CI runs). test-fast: the unit tests only, under a minute on 2 cores.
 test: $(BIN)/ganland browser
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=25
 
 test-fast: $(BIN)/ganland
 	$(BIN)/python -m pytest tests -m "not slow and not e2e"

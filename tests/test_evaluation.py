@@ -163,6 +163,9 @@ def test_image_metrics_come_from_the_registry_in_order(fake_mnist):
     assert list(cheap.metrics)[:3] == ["fid", "is", "is_std"] and "kid" not in cheap.metrics
     assert list(full.metrics)[:5] == ["fid", "kid", "kid_std", "precision", "recall"]
     assert "conditional_accuracy" in full.metrics and "conditional_accuracy" not in cheap.metrics
+    by_class = full.metrics["conditional_accuracy_by_class"]  # 4 samples asked for each class
+    assert len(by_class) == 10 and all(a in (0, 0.25, 0.5, 0.75, 1) for a in by_class)
+    assert np.isclose(np.mean(by_class), full.metrics["conditional_accuracy"])
     assert cheap.metrics["fid"] == full.metrics["fid"]
 
 

@@ -243,9 +243,11 @@ def _class_coverage(f: ImageFeatures) -> dict:
 
 
 def _conditional_accuracy(f: ImageFeatures) -> dict:
-    from .metrics import conditional_accuracy
+    from .metrics import conditional_accuracy, conditional_accuracy_by_class
 
-    return {"conditional_accuracy": conditional_accuracy(f.fake_probs, f.labels)}
+    return {"conditional_accuracy": conditional_accuracy(f.fake_probs, f.labels),
+            "conditional_accuracy_by_class": [None if a is None else round(a, 4)
+                                              for a in conditional_accuracy_by_class(f.fake_probs, f.labels)]}
 
 
 def _has_classifier(f: ImageFeatures) -> bool:

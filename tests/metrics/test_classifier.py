@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ganland.errors import ConfigError
-from ganland.metrics import class_coverage, class_histogram, conditional_accuracy, inception_score
+from ganland.metrics import (class_coverage, class_histogram, conditional_accuracy, conditional_accuracy_by_class,
+                             inception_score)
 
 
 def test_is_of_balanced_one_hot_is_k():
@@ -68,3 +69,11 @@ def test_conditional_accuracy():
         conditional_accuracy(probs, np.array([0, 1, 2]))
     with pytest.raises(ConfigError, match="integers"):
         conditional_accuracy(probs, np.array([0.5, 1, 2, 0]))
+
+
+def test_conditional_accuracy_by_class():
+    probs = np.eye(4)[[0, 1, 2, 2, 0, 1]]  # predicted 0 1 2 2 0 1
+    requested = np.array([0, 1, 2, 0, 0, 2])  # class 0: 2 of 3 right, 1: 1 of 1, 2: 1 of 2, 3: never asked
+    assert conditional_accuracy_by_class(probs, requested) == [2 / 3, 1.0, 0.5, None]
+    with pytest.raises(ConfigError, match="6 probability rows but 2"):
+        conditional_accuracy_by_class(probs, np.array([0, 1]))

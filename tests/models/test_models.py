@@ -5,7 +5,8 @@ import torch
 from ganland.errors import ConfigError
 from ganland.models import MODELS
 from ganland.models.dcgan import split_size
-from ganland.models.resnet import ConditionalBatchNorm, SelfAttention
+from ganland.models.layers import ConditionalBatchNorm
+from ganland.models.resnet import SelfAttention
 
 IMAGE_CASES = [
     ("dcgan", (1, 28, 28), {}),
@@ -177,6 +178,28 @@ def test_resnet_starts_as_plain_batch_norm_and_identity_attention():
     assert torch.equal(attn[0](x), x)
     w = G.project.weight  # (out, in) with out > in: orthonormal columns
     assert torch.allclose(w.T @ w, torch.eye(w.shape[1]), atol=1e-5)
+
+
+def test_dcgan_conditional_batch_norm_in_G_acts_per_class():
+    """model.options.g_cond_bn: G's conv batch norms become conditional ones that start as plain BN
+    (the label then enters through z's embedding only); one class's gain moves that class alone."""
+    torch.manual_seed(0)
+    G, _ = MODELS.get("dcgan")(shape=(1, 28, 28), z_dim=8, n_classes=10, cond="projection", g_width=8, d_width=8,
+                               g_cond_bn=True)
+    norms = [m for m in G.up if isinstance(m, ConditionalBatchNorm)]
+    assert len(norms) == 1 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in G.up)  # 7 -> 14 -> 28
+    assert torch.equal(norms[0].gain.weight, torch.zeros(10, 8)) and torch.equal(norms[0].bias.weight,
+                                                                                  torch.zeros(10, 8))
+    G.eval()
+    z, c = torch.randn(6, 8), torch.tensor([0, 3, 3, 5, 9, 3])
+    before = G(z, c)
+    with torch.no_grad():
+        norms[0].bias.weight[3] += 0.5  # class 3's bias only
+    after = G(z, c)
+    changed = (after - before).abs().flatten(1).amax(1) > 1e-4
+    assert changed.tolist() == [False, True, True, False, False, True]
+    with pytest.raises(ConfigError, match="model.conditional=true"):
+        MODELS.get("dcgan")(shape=(1, 28, 28), z_dim=8, n_classes=0, g_cond_bn=True)
 
 
 def test_resnet_self_attention_must_be_at_a_side_the_blocks_make():

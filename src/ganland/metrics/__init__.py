@@ -1,5 +1,6 @@
 """Metrics as pure functions: samples or features -> statistics -> numbers."""
-from .classifier import class_coverage, class_histogram, conditional_accuracy, inception_score
+from .classifier import (class_coverage, class_histogram, conditional_accuracy, conditional_accuracy_by_class,
+                         inception_score)
 from .fid import FeatureStats, StatsAccumulator, feature_statistics, fid, frechet_distance
 from .kid import kid, mmd2_unbiased
 from .prdc import density_coverage, prdc, precision_recall
@@ -16,5 +17,6 @@ __all__ = [
     "kid", "mmd2_unbiased",
     "precision_recall", "density_coverage", "prdc", "psnr", "ssim",
     "inception_score", "class_histogram", "class_coverage", "conditional_accuracy",
+    "conditional_accuracy_by_class",
     "normal_1d_stats", "fit_sines", "sine_metrics",
 ]

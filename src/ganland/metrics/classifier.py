@@ -124,3 +124,16 @@ def conditional_accuracy(probs, requested_labels) -> float:
             f"conditional_accuracy: {p.shape[0]} probability rows but {requested.shape[0]} requested labels"
         )
     return float((p.argmax(axis=1) == requested).mean())
+
+
+def conditional_accuracy_by_class(probs, requested_labels) -> list:
+    """conditional_accuracy for each requested class: a list of K shares, None where no sample
+    asked for that class. Where a conditional G falls short: set beside the classifier's own
+    accuracy per class on real images (some garments are hard for it too)."""
+    p = _as_probs(probs, "conditional_accuracy_by_class")
+    requested = _labels(requested_labels, p.shape[1], "conditional_accuracy_by_class requested_labels")
+    if requested.shape[0] != p.shape[0]:
+        raise ConfigError(f"conditional_accuracy_by_class: {p.shape[0]} probability rows but "
+                          f"{requested.shape[0]} requested labels")
+    hit = p.argmax(axis=1) == requested
+    return [float(hit[requested == k].mean()) if (requested == k).any() else None for k in range(p.shape[1])]

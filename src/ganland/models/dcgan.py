@@ -11,6 +11,8 @@ Conditioning (model.conditional: true) has two forms (option `cond`):
   interact with the image).
 - "projection": Miyato & Koyama 2018: D's logit = w . phi(x) + embed(c) . phi(x); G gets a
   learned class embedding concatenated with z.
+With either, option `g_cond_bn` also gives G's convolutional batch norms class-chosen gains and
+biases (conditional batch norm, as in SNGAN's and BigGAN's G), so the label acts at every scale.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import MODELS
-from .layers import LabelMLP, initialise, need_labels, project
+from .layers import ConditionalBatchNorm, LabelMLP, initialise, need_labels, project, reset_conditional_norms
 
 
 def square_image(shape: tuple[int, ...], family: str) -> tuple[int, int]:
@@ -46,7 +48,7 @@ def split_size(size: int, family: str = "dcgan") -> tuple[int, int]:
 class ConvGenerator(nn.Module):
     """z (N, z_dim) [+ labels (N,)] -> images (N, C, S, S) in [-1, 1]."""
 
-    def __init__(self, z_dim, channels, size, width, n_classes=0, cond="concat"):
+    def __init__(self, z_dim, channels, size, width, n_classes=0, cond="concat", cond_bn=False):
         super().__init__()
         b, k = split_size(size)
         self.n_classes, self.b, self.c0 = n_classes, b, width * 2 ** (k - 1)
@@ -62,7 +64,8 @@ class ConvGenerator(nn.Module):
             last = i == k - 1
             c_out = channels if last else c // 2
             blocks.append(nn.ConvTranspose2d(c, c_out, 4, 2, 1, bias=last))
-            blocks += [nn.Tanh()] if last else [nn.BatchNorm2d(c_out), nn.ReLU()]
+            norm = ConditionalBatchNorm(c_out, n_classes) if cond_bn and n_classes else nn.BatchNorm2d(c_out)
+            blocks += [nn.Tanh()] if last else [norm, nn.ReLU()]
             c = c_out
         self.up = nn.Sequential(*blocks)
 
@@ -71,7 +74,9 @@ class ConvGenerator(nn.Module):
         if self.label_net is not None:
             z = torch.cat([z, self.label_net(c)], dim=1)  # (N, z_in)
         h = self.project(z).view(-1, self.c0, self.b, self.b)  # (N, C0, b, b)
-        return self.up(h)  # (N, C, S, S)
+        for layer in self.up:  # (N, C, S, S) at the end
+            h = layer(h, c) if isinstance(layer, ConditionalBatchNorm) else layer(h)
+        return h
 
 
 class ConvDiscriminator(nn.Module):
@@ -124,12 +129,17 @@ def build_dcgan(
     d_width: int = 64,  # channels of D's first layer; later layers double it
     d_batch_norm: bool = True,  # batch norm in D (turn off for WGAN-GP: the penalty is per sample)
     cond: str = "concat",  # conditioning when model.conditional: "concat" (seed 003) or "projection"
+    g_cond_bn: bool = False,  # conditional G: class-chosen gains and biases in its batch norms too
     init: str = "dcgan",  # "dcgan" (N(0, 0.02)) or "default" (PyTorch)
 ):
     """DCGAN conv G and D for square images of side b * 2^k (28, 32, 64, ...)."""
     channels, size = square_image(shape, "dcgan")
     if cond not in ("concat", "projection"):
         raise ConfigError(f"model.options.cond must be 'concat' or 'projection', got {cond!r}")
-    G = ConvGenerator(z_dim, channels, size, g_width, n_classes, cond)
+    if g_cond_bn and not n_classes:
+        raise ConfigError("model.options.g_cond_bn=true needs labels: set model.conditional=true (or drop the option)")
+    G = ConvGenerator(z_dim, channels, size, g_width, n_classes, cond, g_cond_bn)
     D = ConvDiscriminator(channels, size, d_width, n_classes, cond, d_batch_norm)
-    return initialise(G, init), initialise(D, init)
+    G, D = initialise(G, init), initialise(D, init)
+    reset_conditional_norms(G)  # class gains 1, biases 0: G starts as with plain batch norm
+    return G, D

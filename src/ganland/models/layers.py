@@ -1,4 +1,5 @@
-"""Blocks shared by several model families: activations, initialisations, spectral norm."""
+"""Blocks shared by several model families: activations, initialisations, spectral norm,
+projection and conditional batch norm for labels."""
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ def init_dcgan(module: nn.Module) -> None:
             nn.init.normal_(m.weight, 0.0, 0.02)
             if getattr(m, "bias", None) is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.affine:
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
 
@@ -152,3 +153,40 @@ def project(logits: torch.Tensor, phi: torch.Tensor, embed: Optional[nn.Embeddin
         return logits + (embed(c) * phi).sum(dim=1)  # (N,): one row of the scores, without the rest
     scores = phi @ embed.weight.t()  # (N, n_classes)
     return logits + scores.gather(1, c.long().view(-1, 1)).squeeze(1), scores
+
+
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose gain and bias are chosen by the label (plain BN without labels).
+
+    x: (N, C, H, W), c: (N,) or None -> (N, C, H, W).
+    """
+
+    def __init__(self, channels: int, n_classes: int = 0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.bn = nn.BatchNorm2d(channels, affine=not n_classes)
+        if n_classes:
+            self.gain = nn.Embedding(n_classes, channels)  # gain = 1 + gain(c): starts as plain BN
+            self.bias = nn.Embedding(n_classes, channels)
+            self.reset()
+
+    def reset(self) -> None:
+        """Gains 1 and biases 0 for every class (after a model-wide initialisation)."""
+        if self.n_classes:
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        h = self.bn(x)
+        if not self.n_classes:
+            return h
+        gain = 1.0 + self.gain(c)[:, :, None, None]  # (N, C, 1, 1)
+        return h * gain + self.bias(c)[:, :, None, None]
+
+
+def reset_conditional_norms(module: nn.Module) -> None:
+    """Every conditional batch norm in `module` back to plain BN (after a model-wide initialisation,
+    which would have drawn its class embeddings like any other)."""
+    for m in module.modules():
+        if isinstance(m, ConditionalBatchNorm):
+            m.reset()

@@ -26,36 +26,8 @@ from torch import nn
 from ..errors import ConfigError
 from .base import MODELS
 from .dcgan import split_size, square_image
-from .layers import apply_spectral_norm, initialise, need_labels, project
-
-
-class ConditionalBatchNorm(nn.Module):
-    """Batch norm whose gain and bias are chosen by the label (plain BN without labels).
-
-    x: (N, C, H, W), c: (N,) or None -> (N, C, H, W).
-    """
-
-    def __init__(self, channels: int, n_classes: int = 0):
-        super().__init__()
-        self.n_classes = n_classes
-        self.bn = nn.BatchNorm2d(channels, affine=not n_classes)
-        if n_classes:
-            self.gain = nn.Embedding(n_classes, channels)  # gain = 1 + gain(c): starts as plain BN
-            self.bias = nn.Embedding(n_classes, channels)
-            self.reset()
-
-    def reset(self) -> None:
-        """Gains 1 and biases 0 for every class (after a model-wide initialisation)."""
-        if self.n_classes:
-            nn.init.zeros_(self.gain.weight)
-            nn.init.zeros_(self.bias.weight)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        h = self.bn(x)
-        if not self.n_classes:
-            return h
-        gain = 1.0 + self.gain(c)[:, :, None, None]  # (N, C, 1, 1)
-        return h * gain + self.bias(c)[:, :, None, None]
+from .layers import (ConditionalBatchNorm, apply_spectral_norm, initialise, need_labels, project,
+                     reset_conditional_norms)
 
 
 class SelfAttention(nn.Module):
@@ -205,9 +177,7 @@ def build_resnet(
         raise ConfigError("model.options.g_width and d_width must be at least 1, d_extra at least 0")
     G = initialise(ResNetGenerator(z_dim, channels, size, g_width, n_classes, attention), init)
     D = initialise(ResNetDiscriminator(channels, size, d_width, n_classes, attention, d_extra), init)
-    for m in G.modules():
-        if isinstance(m, ConditionalBatchNorm):
-            m.reset()
+    reset_conditional_norms(G)
     if g_spectral_norm:
         apply_spectral_norm(G)
     return G, D
