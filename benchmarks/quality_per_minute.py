@@ -48,6 +48,8 @@ CONFIGS = {
         "g_width": 64, "d_width": 64, "cond": "projection", "g_cond_bn": True}}),
     "dcgan-cond-ac01": ("fashion-dcgan", {"model.conditional": True, "loss.ac_weight": 0.1,
                                           "model.options": {"g_width": 64, "d_width": 64, "cond": "projection"}}),
+    "dcgan-cond-cbn-ac01": ("fashion-dcgan", {"model.conditional": True, "loss.ac_weight": 0.1, "model.options": {
+        "g_width": 64, "d_width": 64, "cond": "projection", "g_cond_bn": True}}),
     "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
                                            "optim.D.lr": 2e-4,
                                            "optim.G.decay": "linear", "optim.D.decay": "linear"}),

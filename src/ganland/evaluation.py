@@ -81,10 +81,10 @@ class Score:
 
     def summary(self) -> str:
         """The metrics as aligned 'name value' lines (histograms on one line)."""
-        lines = []
+        lines, width = [], max(map(len, self.metrics), default=0)
         for k, v in self.metrics.items():
             shown = " ".join(_shown(x, "g") for x in v) if isinstance(v, list) else _shown(v, ".6g")
-            lines.append(f"  {k:<22} {shown}")
+            lines.append(f"  {k:<{width}} {shown}")
         return "\n".join(lines)
 
 
