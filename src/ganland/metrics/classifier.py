@@ -112,28 +112,26 @@ def class_coverage(probs_or_labels, n_classes: int, min_share: float = 0.01) -> 
     }
 
 
+def _hits(probs, requested_labels, name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(whether each sample's argmax class is the one asked for (N,), the requested labels (N,), K)."""
+    p = _as_probs(probs, name)
+    requested = _labels(requested_labels, p.shape[1], f"{name} requested_labels")
+    if requested.shape[0] != p.shape[0]:
+        raise ConfigError(f"{name}: {p.shape[0]} probability rows but {requested.shape[0]} requested labels")
+    return p.argmax(axis=1) == requested, requested, p.shape[1]
+
+
 def conditional_accuracy(probs, requested_labels) -> float:
     """Share of samples whose argmax class equals the class they were generated for.
 
     probs (N, K) from the classifier, requested_labels (N,) integers in [0, K).
     """
-    p = _as_probs(probs, "conditional_accuracy")
-    requested = _labels(requested_labels, p.shape[1], "conditional_accuracy requested_labels")
-    if requested.shape[0] != p.shape[0]:
-        raise ConfigError(
-            f"conditional_accuracy: {p.shape[0]} probability rows but {requested.shape[0]} requested labels"
-        )
-    return float((p.argmax(axis=1) == requested).mean())
+    return float(_hits(probs, requested_labels, "conditional_accuracy")[0].mean())
 
 
 def conditional_accuracy_by_class(probs, requested_labels) -> list:
     """conditional_accuracy for each requested class: a list of K shares, None where no sample
     asked for that class. Where a conditional G falls short: set beside the classifier's own
     accuracy per class on real images (some garments are hard for it too)."""
-    p = _as_probs(probs, "conditional_accuracy_by_class")
-    requested = _labels(requested_labels, p.shape[1], "conditional_accuracy_by_class requested_labels")
-    if requested.shape[0] != p.shape[0]:
-        raise ConfigError(f"conditional_accuracy_by_class: {p.shape[0]} probability rows but "
-                          f"{requested.shape[0]} requested labels")
-    hit = p.argmax(axis=1) == requested
-    return [float(hit[requested == k].mean()) if (requested == k).any() else None for k in range(p.shape[1])]
+    hit, requested, n_classes = _hits(probs, requested_labels, "conditional_accuracy_by_class")
+    return [float(hit[requested == k].mean()) if (requested == k).any() else None for k in range(n_classes)]
