@@ -7,7 +7,6 @@ import builtins
 import errno
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ def failure(code: int, filename=None) -> OSError:
 
 
 class FailingModule:
-    """Stands in for a module (`os` or `tempfile`) inside ganland.training.checkpoint: calls of
+    """Stands in for the `os` module inside ganland.training.checkpoint: calls of
     `name` for which `when(*args)` holds raise OSError(`code`); everything else is the real thing."""
 
     def __init__(self, real, name: str, code: int, when=lambda *args: True):
@@ -79,7 +78,7 @@ CASES = {  # what fails -> (module, call, errno, its text)
     "disk-full-mid-write": (os, "write", errno.ENOSPC, "No space left on device [ENOSPC]"),
     "fsync-io-error": (os, "fsync", errno.EIO, "Input/output error [EIO]"),
     "rename-read-only": (os, "replace", errno.EROFS, "Read-only file system [EROFS]"),
-    "folder-not-writable": (tempfile, "mkstemp", errno.EACCES, "Permission denied [EACCES]"),
+    "folder-not-writable": (os, "open", errno.EACCES, "Permission denied [EACCES]"),
     "quota": (os, "write", errno.EDQUOT, "Disk quota exceeded [EDQUOT]"),
 }
 
@@ -98,6 +97,28 @@ def test_a_failed_save_keeps_every_previous_checkpoint_intact(run, monkeypatch, 
                                "(if any) is intact")
     assert snapshot(run / "checkpoints") == before  # byte-identical, none deleted, no temporary file, no step 3
     assert not path.exists()
+
+
+def test_a_signal_just_after_the_temporary_file_opens_leaves_no_file(tmp_path, monkeypatch):
+    """A second Ctrl-C can land anywhere, even between the open of the temporary file and the
+    next line: the write is abandoned and nothing is left behind (CI once found a .tmp there)."""
+    class InterruptedAfterOpen:
+        def __getattr__(self, attr):
+            if attr != "open":
+                return getattr(os, attr)
+
+            def opened_then_interrupted(*args, **kwargs):
+                os.close(os.open(*args, **kwargs))
+                raise KeyboardInterrupt
+
+            return opened_then_interrupted
+
+    path = tmp_path / "step_000000001.pt"
+    monkeypatch.setattr(checkpoint, "os", InterruptedAfterOpen())
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, b"contents")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failed_overwrite_leaves_the_old_file(tmp_path, monkeypatch):

@@ -19,8 +19,8 @@ import hashlib
 import io
 import os
 import re
+import secrets
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -113,13 +113,6 @@ def _pause(enabled: bool) -> None:
         time.sleep(float(seconds))
 
 
-def _umask() -> int:
-    """The process's file-creation mask (read by setting it, so set it straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: Path, data: bytes, _test_pause: bool = False, what: str = "file") -> None:
     """Write `data` to a temporary file in the same folder, fsync it, rename it over `path`, and
     fsync the folder. A crash at any moment leaves either the old file or the complete new one.
@@ -131,9 +124,12 @@ def atomic_write(path: Path, data: bytes, _test_pause: bool = False, what: str =
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        # The name is chosen before the file exists, so a signal at any moment (even just after the
+        # open) finds `tmp` set and the clean-up below removes the file; 0o666 less the umask, as
+        # readable as any other file of the run
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         try:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a run's files are as readable as any other
             view = memoryview(data)
             half = len(view) // 2
             _write_fd(fd, view[:half])
