@@ -24,6 +24,17 @@ import sys
 import time
 from pathlib import Path
 
+NO_AUGMENTATION = {"train.augment": "none", "train.augment_target": None}
+FULL = {"model.options": {"g_width": 64, "d_width": 64}, "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}  # fashion-dcgan's
+
+
+def conditional(g_cond_bn: bool = False, **settings) -> tuple[str, dict]:
+    """fashion-dcgan with labels: a projection D at the recipe's width (and conditional batch norm
+    in G with `g_cond_bn`), `settings` on top."""
+    options = {"g_width": 64, "d_width": 64, "cond": "projection", **({"g_cond_bn": True} if g_cond_bn else {})}
+    return "fashion-dcgan", {"model.conditional": True, "model.options": options, **settings}
+
+
 # name -> (recipe, overrides). "small-*" train on 1,000 images (100 per class).
 CONFIGS = {
     "dcgan": ("fashion-dcgan", {}),  # the default recipe (Adam 1.6e-3 since the sweep below)
@@ -38,18 +49,13 @@ CONFIGS = {
     "dcgan-lr4": ("fashion-dcgan", {"optim.G.lr": 4e-4, "optim.D.lr": 4e-4}),
     "dcgan-lr8": ("fashion-dcgan", {"optim.G.lr": 8e-4, "optim.D.lr": 8e-4}),
     "dcgan-lr16": ("fashion-dcgan", {"optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}),
-    "dcgan-cond": ("fashion-dcgan", {"model.conditional": True, "model.options": {"g_width": 64, "d_width": 64,
-                                                                                  "cond": "projection"}}),
+    "dcgan-cond": conditional(),
     # the same with AC-GAN's auxiliary classifier on the projection D's class scores (loss.ac_weight)
-    "dcgan-cond-ac": ("fashion-dcgan", {"model.conditional": True, "loss.ac_weight": 1.0,
-                                        "model.options": {"g_width": 64, "d_width": 64, "cond": "projection"}}),
+    "dcgan-cond-ac": conditional(**{"loss.ac_weight": 1.0}),
     # ... with conditional batch norm in G as well (model.options.g_cond_bn), and with a light AC term
-    "dcgan-cond-cbn": ("fashion-dcgan", {"model.conditional": True, "model.options": {
-        "g_width": 64, "d_width": 64, "cond": "projection", "g_cond_bn": True}}),
-    "dcgan-cond-ac01": ("fashion-dcgan", {"model.conditional": True, "loss.ac_weight": 0.1,
-                                          "model.options": {"g_width": 64, "d_width": 64, "cond": "projection"}}),
-    "dcgan-cond-cbn-ac01": ("fashion-dcgan", {"model.conditional": True, "loss.ac_weight": 0.1, "model.options": {
-        "g_width": 64, "d_width": 64, "cond": "projection", "g_cond_bn": True}}),
+    "dcgan-cond-cbn": conditional(g_cond_bn=True),
+    "dcgan-cond-ac01": conditional(**{"loss.ac_weight": 0.1}),
+    "dcgan-cond-cbn-ac01": conditional(g_cond_bn=True, **{"loss.ac_weight": 0.1}),
     "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
                                            "optim.D.lr": 2e-4,
                                            "optim.G.decay": "linear", "optim.D.decay": "linear"}),
@@ -61,20 +67,14 @@ CONFIGS = {
     "sngan-48": ("fashion-sngan", {"model.options": {"g_width": 48, "d_width": 48}}),
     "sngan-rpgan": ("fashion-sngan", {"loss.name": "rpgan", "loss.r1_weight": 0.1, "loss.r2_weight": 0.1}),
     "small-ada": ("fashion-small-ada", {}),
-    "small-noaug": ("fashion-small-ada", {"train.augment": "none", "train.augment_target": None}),
+    "small-noaug": ("fashion-small-ada", {**NO_AUGMENTATION}),
     "small-diffaug": ("fashion-small-ada", {"train.augment_target": None}),  # DiffAugment: p = 1 always
     # the default recipe's width and learning rate on the 1,000 images: a D that memorises sooner
-    "small-ada-full": ("fashion-small-ada", {"model.options": {"g_width": 64, "d_width": 64},
-                                             "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}),
-    "small-noaug-full": ("fashion-small-ada", {"model.options": {"g_width": 64, "d_width": 64},
-                                               "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3,
-                                               "train.augment": "none", "train.augment_target": None}),
+    "small-ada-full": ("fashion-small-ada", {**FULL}),
+    "small-noaug-full": ("fashion-small-ada", {**FULL, **NO_AUGMENTATION}),
     # ... and on all 60,000 training images: how far 60 times the data moves FID at this budget, the
     # most that augmentation (which stands in for more data) could be expected to recover
-    "alldata-noaug-full": ("fashion-small-ada", {"data.options": {"per_class": None},
-                                                 "model.options": {"g_width": 64, "d_width": 64},
-                                                 "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3,
-                                                 "train.augment": "none", "train.augment_target": None}),
+    "alldata-noaug-full": ("fashion-small-ada", {"data.options": {"per_class": None}, **FULL, **NO_AUGMENTATION}),
 }
 
 
