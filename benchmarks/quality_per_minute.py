@@ -54,8 +54,12 @@ CONFIGS = {
     "dcgan-cond-ac": conditional(**{"loss.ac_weight": 1.0}),
     # ... with conditional batch norm in G as well (model.options.g_cond_bn), and with a light AC term
     "dcgan-cond-cbn": conditional(g_cond_bn=True),
-    "dcgan-cond-ac01": conditional(**{"loss.ac_weight": 0.1}),
+    "dcgan-cond-ac01": ("fashion-dcgan-cond", {}),  # the recipe: conditional(**{"loss.ac_weight": 0.1}) as a recipe
     "dcgan-cond-cbn-ac01": conditional(g_cond_bn=True, **{"loss.ac_weight": 0.1}),
+    "dcgan-cond-ac02": conditional(**{"loss.ac_weight": 0.2}),
+    "dcgan-cond-ac03": conditional(**{"loss.ac_weight": 0.3}),
+    # half width at the recipe's learning rate: more steps a minute, for CPUs without bf16 units
+    "dcgan-half-lr16": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}}),
     "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
                                            "optim.D.lr": 2e-4,
                                            "optim.G.decay": "linear", "optim.D.decay": "linear"}),
@@ -100,8 +104,9 @@ CURVE_POINTS = 10  # checkpoints kept along each run for its learning curve
 
 
 def curve(run: Path, final) -> list[dict]:
-    """FID (10,000 samples, noise seed 0) of each checkpoint of a run, oldest first; the last point
-    is the run's full score. Fewer metrics than the final score (FID only), same protocol."""
+    """FID (10,000 samples, noise seed 0) of each checkpoint of a run, oldest first, and the
+    conditional accuracy of a conditional model; the last point is the run's full score. Fewer
+    metrics than the final score, same protocol."""
     from ganland.evaluation import build_target, evaluate_samples
     from ganland.generator import load
     from ganland.training.checkpoint import load_checkpoint
@@ -113,12 +118,21 @@ def curve(run: Path, final) -> list[dict]:
         if step == 0 or step >= final.step:
             continue
         model = load(path)
-        score = evaluate_samples(model.sample(10_000, seed=0)["images"], build_target(model.config), 0, full=False)
-        points.append({"step": step, "minutes": round(seconds / 60, 2), "fid": round(score.metrics["fid"], 2)})
+        out = model.sample(10_000, seed=0)
+        score = evaluate_samples(out["images"], build_target(model.config), 0, out.get("labels"), full=False)
+        points.append(point(step, seconds, score.metrics))
     rows = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines() if x.strip()]
     seconds = max((r["seconds"] for r in rows if "seconds" in r), default=0.0)
-    points.append({"step": final.step, "minutes": round(seconds / 60, 2), "fid": round(final.metrics["fid"], 2)})
+    points.append(point(final.step, seconds, final.metrics))
     return points
+
+
+def point(step: int, seconds: float, metrics: dict) -> dict:
+    """One point of a learning curve: FID and, for a conditional model, its conditional accuracy."""
+    p = {"step": step, "minutes": round(seconds / 60, 2), "fid": round(metrics["fid"], 2)}
+    if metrics.get("conditional_accuracy") is not None:
+        p["conditional_accuracy"] = round(metrics["conditional_accuracy"], 4)
+    return p
 
 
 def draw(rows: list[dict], png: Path, machine: str) -> None:
@@ -153,16 +167,20 @@ def main() -> None:
                     help=f"comma-separated configurations; known: {', '.join(CONFIGS)}")
     ap.add_argument("--out", default="runs/quality-per-minute", help="folder for the run folders")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--extend", action="store_true",
+                    help="continue the run folders already in --out (same names and seed) until --minutes in all "
+                         "instead of starting afresh: exact resume makes it the same as one longer run")
     ap.add_argument("--png", default="docs/images/quality-per-minute.png", help="where the learning curves go")
     ap.add_argument("--replot", metavar="JSON", help="only redraw the curves from this benchmark's printed summary")
     args = ap.parse_args()
     if args.replot:
-        draw(json.loads(Path(args.replot).read_text())["runs"], Path(args.png), "")
+        summary = json.loads(Path(args.replot).read_text())
+        draw(summary["runs"], Path(args.png), summary.get("machine", ""))
         return
 
     from ganland.config import load_config
     from ganland.evaluation import evaluate_run
-    from ganland.training.runs import train
+    from ganland.training.runs import resume, train
 
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
@@ -179,7 +197,13 @@ def main() -> None:
         run = out / f"{name}-seed{args.seed}"
         started = time.time()
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's epoch lines: stdout stays JSON
-            result = train(cfg, str(run))
+            if args.extend:  # the checkpoints so far stay for the curve, CURVE_POINTS more come
+                kept = len(list((run / "checkpoints").glob("step_*.pt")))
+                result = resume(run, {"train.minutes": args.minutes, "train.progress": False,
+                                      "train.checkpoint_minutes": cfg.train.checkpoint_minutes,
+                                      "train.keep_checkpoints": kept + CURVE_POINTS + 2})
+            else:
+                result = train(cfg, str(run))
         score = evaluate_run(run, n=10_000, seed=0)
         m = score.metrics
         row = {"config": name, "recipe": recipe, "overrides": overrides, "minutes": args.minutes,
