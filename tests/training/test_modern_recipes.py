@@ -65,3 +65,4 @@ def test_fashion_recipes_check(fake_mnist):
 
     check_config(load_config("fashion-sngan", {"data.root": str(fake_mnist)}))
     check_config(load_config("fashion-small-ada", {"data.root": str(fake_mnist), "data.options.per_class": 7}))
+    check_config(load_config("fashion-dcgan-cond", {"data.root": str(fake_mnist)}))
