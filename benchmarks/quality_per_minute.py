@@ -54,7 +54,7 @@ CONFIGS = {
     "dcgan-cond-ac": conditional(**{"loss.ac_weight": 1.0}),
     # ... with conditional batch norm in G as well (model.options.g_cond_bn), and with a light AC term
     "dcgan-cond-cbn": conditional(g_cond_bn=True),
-    "dcgan-cond-ac01": ("fashion-dcgan-cond", {}),  # the recipe: conditional(**{"loss.ac_weight": 0.1}) as a recipe
+    "dcgan-cond-ac01": ("fashion-dcgan-cond", {}),  # conditional(**{"loss.ac_weight": 0.1}), made a recipe
     "dcgan-cond-cbn-ac01": conditional(g_cond_bn=True, **{"loss.ac_weight": 0.1}),
     "dcgan-cond-ac02": conditional(**{"loss.ac_weight": 0.2}),
     "dcgan-cond-ac03": conditional(**{"loss.ac_weight": 0.3}),
