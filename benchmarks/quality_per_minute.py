@@ -60,6 +60,13 @@ CONFIGS = {
     "dcgan-cond-ac03": conditional(**{"loss.ac_weight": 0.3}),
     # half width at the recipe's learning rate: more steps a minute, for CPUs without bf16 units
     "dcgan-half-lr16": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}}),
+    # the width-for-steps trade on a CPU without bf16 (AVX2, fp32), around the half-width point
+    "dcgan-half-lr32": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32},
+                                          "optim.G.lr": 3.2e-3, "optim.D.lr": 3.2e-3}),
+    "dcgan-w48": ("fashion-dcgan", {"model.options": {"g_width": 48, "d_width": 48}}),
+    "dcgan-g64-d32": ("fashion-dcgan", {"model.options": {"g_width": 64, "d_width": 32}}),
+    "dcgan-g48-d32": ("fashion-dcgan", {"model.options": {"g_width": 48, "d_width": 32}}),
+    "dcgan-half-ema9995": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "train.ema": 0.9995}),
     "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
                                            "optim.D.lr": 2e-4,
                                            "optim.G.decay": "linear", "optim.D.decay": "linear"}),
@@ -76,6 +83,9 @@ CONFIGS = {
     # the default recipe's width and learning rate on the 1,000 images: a D that memorises sooner
     "small-ada-full": ("fashion-small-ada", {**FULL}),
     "small-noaug-full": ("fashion-small-ada", {**FULL, **NO_AUGMENTATION}),
+    # DiffAugment's choice for little data (translation and cutout, every image, p = 1) at full width
+    "small-diffaug-tc-full": ("fashion-small-ada", {**FULL, "train.augment": "translation,cutout",
+                                                    "train.augment_target": None}),
     # ... and on all 60,000 training images: how far 60 times the data moves FID at this budget, the
     # most that augmentation (which stands in for more data) could be expected to recover
     "alldata-noaug-full": ("fashion-small-ada", {"data.options": {"per_class": None}, **FULL, **NO_AUGMENTATION}),

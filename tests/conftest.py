@@ -1,12 +1,22 @@
 """Shared fixtures: offline data sources and tiny datasets written by the tests themselves."""
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ganland.data import idx, sources
+
+
+def pytest_configure(config):
+    """A shell that starts the tests in the background (`make test &`, nohup) hands them SIGINT
+    ignored, and every process they start inherits that. The interrupt tests check Ctrl-C as a
+    foreground shell delivers it, so the test session takes Python's own handler back (processes
+    it starts then get the default action, as from a terminal)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

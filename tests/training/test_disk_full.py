@@ -74,21 +74,21 @@ def run(tmp_path) -> Path:
     return run
 
 
-CASES = {  # what fails -> (module, call, errno, its text)
-    "disk-full-mid-write": (os, "write", errno.ENOSPC, "No space left on device [ENOSPC]"),
-    "fsync-io-error": (os, "fsync", errno.EIO, "Input/output error [EIO]"),
-    "rename-read-only": (os, "replace", errno.EROFS, "Read-only file system [EROFS]"),
-    "folder-not-writable": (os, "open", errno.EACCES, "Permission denied [EACCES]"),
-    "quota": (os, "write", errno.EDQUOT, "Disk quota exceeded [EDQUOT]"),
+CASES = {  # what fails -> (the `os` call, errno, its text)
+    "disk-full-mid-write": ("write", errno.ENOSPC, "No space left on device [ENOSPC]"),
+    "fsync-io-error": ("fsync", errno.EIO, "Input/output error [EIO]"),
+    "rename-read-only": ("replace", errno.EROFS, "Read-only file system [EROFS]"),
+    "folder-not-writable": ("open", errno.EACCES, "Permission denied [EACCES]"),
+    "quota": ("write", errno.EDQUOT, "Disk quota exceeded [EDQUOT]"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_failed_save_keeps_every_previous_checkpoint_intact(run, monkeypatch, case):
-    module, call, code, text = CASES[case]
+    call, code, text = CASES[case]
     before = snapshot(run / "checkpoints")
-    fake = FailingModule(module, call, code, second_call() if call == "write" else (lambda *a: True))
-    monkeypatch.setattr(checkpoint, module.__name__, fake)
+    fake = FailingModule(os, call, code, second_call() if call == "write" else (lambda *a: True))
+    monkeypatch.setattr(checkpoint, "os", fake)
     path = checkpoint_path(run, 3)
     with pytest.raises(CheckpointError) as info:
         save_checkpoint(run, 3, state(3), keep=1)  # keep=1: an older one would be deleted after success
