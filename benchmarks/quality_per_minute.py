@@ -60,13 +60,6 @@ CONFIGS = {
     "dcgan-cond-ac03": conditional(**{"loss.ac_weight": 0.3}),
     # half width at the recipe's learning rate: more steps a minute, for CPUs without bf16 units
     "dcgan-half-lr16": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}}),
-    # the width-for-steps trade on a CPU without bf16 (AVX2, fp32), around the half-width point
-    "dcgan-half-lr32": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32},
-                                          "optim.G.lr": 3.2e-3, "optim.D.lr": 3.2e-3}),
-    "dcgan-w48": ("fashion-dcgan", {"model.options": {"g_width": 48, "d_width": 48}}),
-    "dcgan-g64-d32": ("fashion-dcgan", {"model.options": {"g_width": 64, "d_width": 32}}),
-    "dcgan-g48-d32": ("fashion-dcgan", {"model.options": {"g_width": 48, "d_width": 32}}),
-    "dcgan-half-ema9995": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "train.ema": 0.9995}),
     "dcgan-half-decay": ("fashion-dcgan", {"model.options": {"g_width": 32, "d_width": 32}, "optim.G.lr": 2e-4,
                                            "optim.D.lr": 2e-4,
                                            "optim.G.decay": "linear", "optim.D.decay": "linear"}),
