@@ -1,7 +1,8 @@
 """Every loss on the 2-D mixtures: modes captured, high-quality share and reverse KL.
 
 Trains the `ring` (8 Gaussians, 5,000 steps) and `grid` (25 Gaussians, 10,000 steps) recipes with
-each of ganland's six adversarial games, same models, several seeds, and scores each run with the
+six adversarial games (five of ganland's losses, Wasserstein twice: clipped and with the gradient
+penalty; RpGAN is not among them), same models, several seeds, and scores each run with the
 mixture protocol (2,500 samples; a sample is high quality within 3 standard deviations of a
 mode; a mode is captured when one high-quality sample lands on it; reverse KL of the histogram of
 high-quality samples over the modes, 0 = balanced). Prints one JSON line per run and a summary

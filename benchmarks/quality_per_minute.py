@@ -224,10 +224,11 @@ def main() -> None:
                "cores": os.cpu_count(), "minutes": args.minutes,
                "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results],
                "png": args.png, "runs": results}
-    for name in by:  # each small-data pair run here: 1 - FID with ADA / FID without (issue 16: >= 0.3)
-        if name.startswith("small-noaug") and (ada := name.replace("noaug", "ada")) in by:
-            key = "small_data_fid_reduction" + name[len("small-noaug"):].replace("-", "_")
-            summary[key] = round(1 - by[ada]["fid"] / by[name]["fid"], 3)
+    for name in by:  # each augmented small-data run against the one without, same width (issue 16: >= 0.3)
+        base = "small-noaug" + ("-full" if name.endswith("-full") else "")
+        if name.startswith("small-") and name != base and base in by:
+            key = "small_data_fid_reduction_" + name[len("small-"):].replace("-", "_")
+            summary[key] = round(1 - by[name]["fid"] / by[base]["fid"], 3)
         if name.startswith("alldata-noaug") and (small := name.replace("alldata", "small")) in by:
             key = "all_data_fid_reduction" + name[len("alldata-noaug"):].replace("-", "_")
             summary[key] = round(1 - by[name]["fid"] / by[small]["fid"], 3)  # 60,000 images against 1,000

@@ -17,7 +17,7 @@ step), so the report shows the share of the machine's limit each loop reaches; a
 throughput of the trained generator.
 
     python benchmarks/train_speed.py [--recipes fashion-dcgan,mnist-dcgan] [--seconds 20] [--repeats 2]
-                                     [--set train.amp=off ...]
+                                     [--set speed.amp=fp32 ...]
 Prints one JSON object.
 """
 from __future__ import annotations

@@ -192,7 +192,7 @@ class SpeedConfig:
 
     reuse_fake: bool = setting(True, resume=True)  # with n_critic 1, G's step reuses the D step's fake batch (one G forward less)
     channels_last: Optional[bool] = setting(None, resume=True)  # NHWC memory layout; None = auto (on for image models)
-    amp: str = setting("auto", one_of=("auto", "bf16", "fp32"), resume=True)  # mixed precision: auto (bf16 on CUDA, fp32 on CPU), bf16, fp32
+    amp: str = setting("auto", one_of=("auto", "bf16", "fp32"), resume=True)  # mixed precision: auto (bf16 on CUDA; on a CPU with bf16 units, for images, the faster of bf16 and fp32 timed at the start of a run of a minute or more; else fp32), bf16, fp32
     compile: bool = setting(False, resume=True)  # torch.compile G and D (minutes of compilation on a small CPU)
     threads: int = setting(0, at_least=0, resume=True)  # CPU threads for torch; 0 = torch's default (one per core)
 
