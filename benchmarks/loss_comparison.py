@@ -1,8 +1,8 @@
 """Every loss on the 2-D mixtures: modes captured, high-quality share and reverse KL.
 
 Trains the `ring` (8 Gaussians, 5,000 steps) and `grid` (25 Gaussians, 10,000 steps) recipes with
-six adversarial games (five of ganland's losses, Wasserstein twice: clipped and with the gradient
-penalty; RpGAN is not among them), same models, several seeds, and scores each run with the
+each of ganland's six losses (Wasserstein twice: clipped and with the gradient penalty, so seven
+games), same models, several seeds, and scores each run with the
 mixture protocol (2,500 samples; a sample is high quality within 3 standard deviations of a
 mode; a mode is captured when one high-quality sample lands on it; reverse KL of the histogram of
 high-quality samples over the modes, 0 = balanced). Prints one JSON line per run and a summary
@@ -17,6 +17,7 @@ The games and their optimiser settings (the recipes' Adam 2e-4 / (0.5, 0.999) wh
                    (Arjovsky et al. 2017's settings)
   wgan-gp          Wasserstein critic, gradient penalty weight 0.1, Adam 1e-4 / (0.5, 0.9), 5 critic
                    steps (Gulrajani et al. 2017's settings for their 2-D toys)
+  rpgan            relativistic pairing (Jolicoeur-Martineau 2019), the plain game: no R1 or R2
 Steps count G updates, so the Wasserstein games see 5x as many D updates (and take longer).
 
     python benchmarks/loss_comparison.py [--datasets ring grid] [--seeds 0 1 2] [--losses ...]
@@ -44,6 +45,7 @@ GAMES: dict[str, dict] = {
                   "optim.G.name": "rmsprop", "optim.D.name": "rmsprop", "optim.G.lr": 5e-5, "optim.D.lr": 5e-5},
     "wgan-gp": {"loss.name": "wasserstein", "loss.gp_weight": 0.1, "train.n_critic": 5,
                 "optim.G.lr": 1e-4, "optim.D.lr": 1e-4, "optim.G.betas": [0.5, 0.9], "optim.D.betas": [0.5, 0.9]},
+    "rpgan": {"loss.name": "rpgan"},
 }
 SCORES = ("modes_captured", "high_quality", "reverse_kl")
 

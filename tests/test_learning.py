@@ -28,6 +28,7 @@ GAMES = {
     "wgan-clip": {"loss.name": "wasserstein", "optim.D.weight_clip": 0.05, "train.n_critic": 5,
                   "optim.G.name": "rmsprop", "optim.D.name": "rmsprop"},
     "wgan-gp": {"loss.name": "wasserstein", "loss.gp_weight": 1.0, "train.n_critic": 5, "model.options.pack": 1},
+    "rpgan": {"loss.name": "rpgan"},
 }
 
 
