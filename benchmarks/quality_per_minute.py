@@ -6,6 +6,7 @@ pair D's held-out gap (its loss on held-out reals minus on training reals, at th
     python benchmarks/quality_per_minute.py [--minutes 10] [--only sngan,dcgan-half] [--out runs/qpm]
         [--png docs/images/quality-per-minute.png]
     python benchmarks/quality_per_minute.py --replot printed.json --png ...   # redraw the curves only
+    python benchmarks/quality_per_minute.py --set train.device=cuda --eval-device cuda ...  # on a GPU
 
 Each run also keeps a checkpoint every tenth of its budget, and each of those is scored afterwards
 (FID of 10,000 samples, the same noise) for the learning curves, drawn into --png: FID against
@@ -106,7 +107,7 @@ def cpu_name() -> str:
 CURVE_POINTS = 10  # checkpoints kept along each run for its learning curve
 
 
-def curve(run: Path, final) -> list[dict]:
+def curve(run: Path, final, device: str = "cpu") -> list[dict]:
     """FID (10,000 samples, noise seed 0) of each checkpoint of a run, oldest first, and the
     conditional accuracy of a conditional model; the last point is the run's full score. Fewer
     metrics than the final score, same protocol."""
@@ -120,7 +121,7 @@ def curve(run: Path, final) -> list[dict]:
         seconds, step = float(ck["counters"]["seconds"]), int(ck["counters"]["step"])
         if step == 0 or step >= final.step:
             continue
-        model = load(path)
+        model = load(path, device=device)
         out = model.sample(10_000, seed=0)
         score = evaluate_samples(out["images"], build_target(model.config), 0, out.get("labels"), full=False)
         points.append(point(step, seconds, score.metrics))
@@ -175,13 +176,16 @@ def main() -> None:
                          "instead of starting afresh: exact resume makes it the same as one longer run")
     ap.add_argument("--png", default="docs/images/quality-per-minute.png", help="where the learning curves go")
     ap.add_argument("--replot", metavar="JSON", help="only redraw the curves from this benchmark's printed summary")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for every configuration, e.g. data.root=DIR or train.device=cuda (repeatable)")
+    ap.add_argument("--eval-device", default="cpu", help="where the scored samples are generated (cpu, cuda)")
     args = ap.parse_args()
     if args.replot:
         summary = json.loads(Path(args.replot).read_text())
         draw(summary["runs"], Path(args.png), summary.get("machine", ""))
         return
 
-    from ganland.config import load_config
+    from ganland.config import load_config, parse_override
     from ganland.evaluation import evaluate_run
     from ganland.training.runs import resume, train
 
@@ -190,10 +194,11 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown configuration(s) {unknown}; known: {', '.join(CONFIGS)}")
     out = Path(args.out)
+    common = dict(parse_override(s) for s in args.set)
     results = []
     for name in names:
         recipe, overrides = CONFIGS[name]
-        cfg = load_config(recipe, {**overrides, "train.minutes": args.minutes, "train.progress": False,
+        cfg = load_config(recipe, {**overrides, **common, "train.minutes": args.minutes, "train.progress": False,
                                    "train.seed": args.seed, "train.checkpoint_every": 0,
                                    "train.checkpoint_minutes": args.minutes / CURVE_POINTS,
                                    "train.keep_checkpoints": CURVE_POINTS + 2})
@@ -202,12 +207,13 @@ def main() -> None:
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's epoch lines: stdout stays JSON
             if args.extend:  # the checkpoints so far stay for the curve, CURVE_POINTS more come
                 kept = len(list((run / "checkpoints").glob("step_*.pt")))
-                result = resume(run, {"train.minutes": args.minutes, "train.progress": False,
+                result = resume(run, {**{k: v for k, v in common.items() if k.startswith("train.")},
+                                      "train.minutes": args.minutes, "train.progress": False,
                                       "train.checkpoint_minutes": cfg.train.checkpoint_minutes,
                                       "train.keep_checkpoints": kept + CURVE_POINTS + 2})
             else:
                 result = train(cfg, str(run))
-        score = evaluate_run(run, n=10_000, seed=0)
+        score = evaluate_run(run, n=10_000, seed=0, device=args.eval_device)
         m = score.metrics
         row = {"config": name, "recipe": recipe, "overrides": overrides, "minutes": args.minutes,
                "steps": result.step, "images_per_s": round(result.step * cfg.train.batch_size * cfg.train.n_critic
@@ -215,13 +221,18 @@ def main() -> None:
                "fid": round(m["fid"], 2), "recall": round(m["recall"], 3), "precision": round(m["precision"], 3),
                "classes": round(m.get("class_coverage", float("nan")) * 10),
                "conditional_accuracy": m.get("conditional_accuracy"),
-               "heldout": last_gap(run), "curve": curve(run, score),
+               "heldout": last_gap(run), "curve": curve(run, score, args.eval_device),
                "wall_s": round(time.time() - started, 1), "run": str(run)}
         print(json.dumps(row), flush=True)
         results.append(row)
     by = {r["config"]: r for r in results}
-    summary = {"benchmark": "quality_per_minute", "machine": cpu_name(),
-               "cores": os.cpu_count(), "minutes": args.minutes,
+    machine = cpu_name()
+    if str(common.get("train.device", "")).startswith("cuda"):
+        import torch
+
+        machine += f", {torch.cuda.get_device_name(0)}"
+    summary = {"benchmark": "quality_per_minute", "machine": machine,
+               "cores": os.cpu_count(), "minutes": args.minutes, "settings": common,
                "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results],
                "png": args.png, "runs": results}
     for name in by:  # each augmented small-data run against the one without, same width (issue 16: >= 0.3)

@@ -304,7 +304,7 @@ def cmd_eval(args) -> int:
             for sc in scores:
                 append_score(Path(args.out), sc)
     else:
-        from .training.distributed import start
+        from .training.distributed import finish, start
 
         if not args.runs:
             raise GanlandError("give a run folder to evaluate (or --real / --samples with --dataset)")
@@ -316,6 +316,7 @@ def cmd_eval(args) -> int:
                                "dataset, and its scores go to the run's metrics.jsonl")
         for run in args.runs:
             scores.append(evaluate_run(run, args.n, record=not args.no_record, device=args.device, world=world, **opts))
+        finish(world)
         if not world.main:
             return 0
     for sc in scores:
@@ -509,8 +510,10 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="dataset of --real / --samples, e.g. fashion-mnist")
     e.add_argument("--root", help="folder holding that dataset's files (data.root)")
     e.add_argument("--image-size", type=int, help="image size of that dataset (data.image_size)")
-    e.add_argument("--n", type=int, help="samples to score (default: the run's eval.n_samples when it evaluated "
-                                        "itself in training, else 10,000 images, 2,500 2-D points, 1,000 sines)")
+    e.add_argument("--n", "--n-samples", dest="n", type=int,
+                   help="samples to score (default: the run's eval.n_samples when it evaluated itself in training, "
+                        "else 10,000 images, 2,500 2-D points, 1,000 sines); under torchrun write --n-samples, "
+                        "since torchrun takes --n for an abbreviation of its own options")
     e.add_argument("--seed", type=int, help="noise / subset seed (default: the run's eval.seed when it evaluated "
                                             "itself in training, else 0)")
     e.add_argument("--feature-net", help="feature network (default: the dataset's bundled one)")
@@ -542,6 +545,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    distributed = sys.modules.get(f"{__package__}.training.distributed")  # not imported: no process group
+    if distributed is not None and distributed.joined():  # a torchrun worker ends here (why: its exit_now)
+        distributed.exit_now(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -292,6 +292,28 @@ def test_scores_split_over_processes_are_the_one_process_scores(fake_mnist, tmp_
                 assert mine[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
 
 
+def torchrun_command(*args: str) -> list[str]:
+    """`torchrun --standalone --nproc-per-node=2 -m ganland ARGS` with this environment's torchrun."""
+    return [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node=2", "-m", "ganland",
+            *args]
+
+
+def test_ganland_eval_under_torchrun_prints_the_one_process_score_once(fake_mnist, tmp_path):
+    """The command itself: both processes leave the group and end with status 0 (training/distributed.py,
+    exit_now), rank 0 prints the score and records it, once."""
+    from ganland.evaluation import evaluate_run, read_scores
+
+    run = single(tiny_cfg(fake_mnist, **{"train.steps": 2}), tmp_path / "run").run_dir
+    p = subprocess.run(torchrun_command("eval", str(run), "--n-samples", "51"), env={**os.environ, "OMP_NUM_THREADS": "1"},
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stdout.count("protocol:") == 1, p.stdout
+    [recorded] = read_scores(run / "metrics.jsonl")
+    alone = evaluate_run(run, n=51, record=False).metrics
+    assert recorded.metrics["fid"] == pytest.approx(alone["fid"], rel=1e-6)
+    assert f"fid {format(recorded.metrics['fid'], '.6g')}" in " ".join(p.stdout.split())
+
+
 @pytest.mark.slow
 def test_sigkill_of_a_two_process_run_then_resume_is_bitwise_exact(tmp_path):
     """torchrun itself, killed with its workers (SIGKILL to the process group) after a checkpoint,
@@ -304,9 +326,8 @@ def test_sigkill_of_a_two_process_run_then_resume_is_bitwise_exact(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def torchrun(*args, **kw):
-        cmd = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node=2", "-m", "ganland",
-               *args]
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+        return subprocess.Popen(torchrun_command(*args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                **kw)
 
     ref = tmp_path / "ref"
     proc = torchrun("train", "fashion-dcgan", *sets, "--steps", "40", "--out", str(ref))

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# One call on a GPU machine: every CUDA path of ganland once, with its numbers, then (second part)
+# what a 2-core CPU cannot train in a session. Nothing here has run on a GPU yet (docs/distributed.md).
+#
+#   bash tools/gpu_check.sh paths          # about 5 minutes on one GPU: train, eval, sample,
+#                                          # resume (same device and onto the CPU), torchrun + NCCL, ResNet
+#   bash tools/gpu_check.sh small MINUTES  # the small-data pair of issue 16 (1,000 Fashion-MNIST images,
+#                                          # no augmentation against translation + cutout), MINUTES each
+#
+# Needs Fashion-MNIST's four IDX files in $FMNIST (default .fmnist/ in the repository root: copy
+# /usr/share/datasets/fashion-mnist/* there and carry it; the GPU machine reaches no network) and
+# a python3 with PyTorch (PY=...). Writes its runs under $OUT (default gpu-check/) and prints
+# one '== name rc=N seconds=S' line per step. DEVICE=cpu runs the same steps on the CPU, tiny, to
+# check this script before spending GPU time on it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-python3}
+OUT=${OUT:-gpu-check}
+FMNIST=${FMNIST:-.fmnist}
+DEVICE=${DEVICE:-cuda}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+R="$OUT/runs"
+GL=("$PY" -m ganland)
+DATA=(--set "data.root=$FMNIST" --set "train.device=$DEVICE" --no-progress)
+if [ "$DEVICE" = cpu ]; then  # the dry run: same commands, a few steps each
+  TRAIN=(--steps 30); SHORT=(--steps 30); WHOLE=90; SMALL_MIN=${2:-0.2}; N=500
+else
+  TRAIN=(--minutes 1); SHORT=(--minutes 0.5); WHOLE=2000; SMALL_MIN=${2:-3}; N=10000
+fi
+
+step() {  # step NAME command...: run it, say how it went and how long it took
+  local name=$1 t0=$SECONDS rc
+  shift
+  echo "== $name: $*"
+  "$@"
+  rc=$?
+  echo "== $name rc=$rc seconds=$((SECONDS - t0))"
+  return 0
+}
+
+newest_step() {  # the step of a run's newest checkpoint
+  "$PY" -c "import sys; from ganland.training.checkpoint import list_checkpoints, load_checkpoint
+print(load_checkpoint(list_checkpoints(sys.argv[1])[0])['counters']['step'])" "$1"
+}
+
+paths() {
+  step env bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null;
+    $PY -c 'import torch, os; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda,
+      \"available\", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"\",
+      \"bf16\", torch.cuda.is_available() and torch.cuda.is_bf16_supported(), \"cores\", os.cpu_count())'"
+  # the default recipe: bf16 autocast on CUDA (speed.amp auto), its speed line, FID on the GPU
+  step train-dcgan "${GL[@]}" train fashion-dcgan "${DATA[@]}" "${TRAIN[@]}" --out "$R/dcgan"
+  step eval-dcgan "${GL[@]}" eval "$R/dcgan" --n "$N" --device "$DEVICE"
+  step sample-dcgan "${GL[@]}" sample "$R/dcgan" --out "$OUT/dcgan-samples.png" --device "$DEVICE"
+  # exact resume on the device: two halves against one whole run, same seed
+  step resume-whole "${GL[@]}" train fashion-dcgan "${DATA[@]}" --steps "$WHOLE" --out "$R/whole"
+  step resume-half "${GL[@]}" train fashion-dcgan "${DATA[@]}" --steps "$(( WHOLE / 2 ))" --out "$R/halves"
+  step resume-rest "${GL[@]}" train --resume "$R/halves" --steps "$WHOLE"
+  step resume-compare "$PY" - "$R/whole" "$R/halves" <<'EOF'
+import sys, torch
+from ganland.training.checkpoint import list_checkpoints, load_checkpoint
+a, b = (load_checkpoint(list_checkpoints(r)[0]) for r in sys.argv[1:])
+same = {k: all(torch.equal(a[k][n], b[k][n]) for n in a[k]) for k in ("G", "D", "G_ema")}
+worst = {k: max(float((a[k][n].float() - b[k][n].float()).abs().max()) for n in a[k] if a[k][n].is_floating_point())
+         for k in ("G", "D")}
+print("steps", a["counters"]["step"], b["counters"]["step"], "bitwise equal", same, "largest difference", worst)
+EOF
+  # a run trained on the GPU continued on the CPU (and its generator's state moved across)
+  cp -r "$R/dcgan" "$R/dcgan-on-cpu"
+  step resume-on-cpu "${GL[@]}" train --resume "$R/dcgan-on-cpu" --set train.device=cpu \
+    --steps "$(( $(newest_step "$R/dcgan") + 20 ))"
+  # torchrun with NCCL on one GPU (the single-node launcher path; several GPUs need several devices)
+  if [ "$DEVICE" = cuda ]; then
+    step torchrun-nccl "$(dirname "$(command -v "$PY")")/torchrun" --standalone --nproc-per-node=1 -m ganland train \
+      fashion-dcgan "${DATA[@]}" --steps 300 --out "$R/torchrun"
+  fi
+  # the ResNet recipe the GPU is for, and the conditional one with its accuracy
+  step train-sngan "${GL[@]}" train fashion-sngan "${DATA[@]}" "${SHORT[@]}" --out "$R/sngan"
+  step eval-sngan "${GL[@]}" eval "$R/sngan" --n "$N" --device "$DEVICE"
+  step train-cond "${GL[@]}" train fashion-dcgan-cond "${DATA[@]}" "${SHORT[@]}" --out "$R/cond"
+  step eval-cond "${GL[@]}" eval "$R/cond" --n "$N" --device "$DEVICE"
+}
+
+small() {  # issue 16's small-data pair at a GPU's step rate, learning curves and the summary JSON
+  step small-pair "$PY" benchmarks/quality_per_minute.py --only small-noaug-full,small-diffaug-tc-full --seed 1 \
+    --minutes "$SMALL_MIN" --out "$R/small" --png "$OUT/small-data-curves.png" --set "data.root=$FMNIST" \
+    --set "train.device=$DEVICE" --eval-device "$DEVICE"
+}
+
+case "${1:-paths}" in
+  paths) paths ;;
+  small) small ;;
+  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES]" >&2; exit 2 ;;
+esac
