@@ -74,6 +74,7 @@ CONFIGS = {
     "small-ada": ("fashion-small-ada", {}),
     "small-noaug": ("fashion-small-ada", {**NO_AUGMENTATION}),
     "small-diffaug": ("fashion-small-ada", {"train.augment_target": None}),  # DiffAugment: p = 1 always
+    "small-diffaug-tc": ("fashion-small-ada", {"train.augment": "translation,cutout", "train.augment_target": None}),
     # the default recipe's width and learning rate on the 1,000 images: a D that memorises sooner
     "small-ada-full": ("fashion-small-ada", {**FULL}),
     "small-noaug-full": ("fashion-small-ada", {**FULL, **NO_AUGMENTATION}),

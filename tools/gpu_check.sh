@@ -9,9 +9,14 @@
 #
 # Needs Fashion-MNIST's four IDX files in $FMNIST (default .fmnist/ in the repository root: copy
 # /usr/share/datasets/fashion-mnist/* there and carry it; the GPU machine reaches no network) and
-# a python3 with PyTorch (PY=...). Writes its runs under $OUT (default gpu-check/) and prints
-# one '== name rc=N seconds=S' line per step. DEVICE=cpu runs the same steps on the CPU, tiny, to
-# check this script before spending GPU time on it.
+# a python3 with PyTorch and ganland's few needs (PY=...; the lent H200 machine's python3 has them
+# all). Trains into $RUNS (default /tmp/gpu-check-runs), writes its pictures and the small-data
+# curves to $OUT (default gpu-check/) and prints one '== name rc=N seconds=S' line per step.
+# DEVICE=cpu runs the same steps on the CPU, tiny, to check this script before spending GPU time.
+#
+# With the session's device tool, from the repository root here:
+#   echo /.fmnist/ >> .git/info/exclude; mkdir -p .fmnist; cp /usr/share/datasets/fashion-mnist/* .fmnist/
+#   run(command="bash tools/gpu_check.sh paths 2>&1", carry=[".fmnist"], timeout_s=540)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-python3}
@@ -19,8 +24,8 @@ OUT=${OUT:-gpu-check}
 FMNIST=${FMNIST:-.fmnist}
 DEVICE=${DEVICE:-cuda}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-mkdir -p "$OUT"
-R="$OUT/runs"
+R=${RUNS:-/tmp/gpu-check-runs}
+mkdir -p "$OUT" "$R"
 GL=("$PY" -m ganland)
 DATA=(--set "data.root=$FMNIST" --set "train.device=$DEVICE" --no-progress)
 if [ "$DEVICE" = cpu ]; then  # the dry run: same commands, a few steps each
@@ -32,10 +37,10 @@ fi
 step() {  # step NAME command...: run it, say how it went and how long it took
   local name=$1 t0=$SECONDS rc
   shift
-  echo "== $name: $*"
+  echo "== $name: $*" >&2
   "$@"
   rc=$?
-  echo "== $name rc=$rc seconds=$((SECONDS - t0))"
+  echo "== $name rc=$rc seconds=$((SECONDS - t0))" >&2
   return 0
 }
 
@@ -45,6 +50,7 @@ print(load_checkpoint(list_checkpoints(sys.argv[1])[0])['counters']['step'])" "$
 }
 
 paths() {
+  rm -rf "$R"/{dcgan,whole,halves,dcgan-on-cpu,torchrun,sngan,cond}  # a second try on the same machine starts afresh
   step env bash -c "nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null;
     $PY -c 'import torch, os; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda,
       \"available\", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else \"\",
@@ -83,9 +89,11 @@ EOF
 }
 
 small() {  # issue 16's small-data pair at a GPU's step rate, learning curves and the summary JSON
+  rm -rf "$R/small"
   step small-pair "$PY" benchmarks/quality_per_minute.py --only small-noaug-full,small-diffaug-tc-full --seed 1 \
     --minutes "$SMALL_MIN" --out "$R/small" --png "$OUT/small-data-curves.png" --set "data.root=$FMNIST" \
-    --set "train.device=$DEVICE" --eval-device "$DEVICE"
+    --set "train.device=$DEVICE" --eval-device "$DEVICE" > "$OUT/small-data.json"
+  tail -n 1 "$OUT/small-data.json"  # the summary; every run's row and curve stay in the file
 }
 
 case "${1:-paths}" in
