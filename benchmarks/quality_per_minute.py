@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 NO_AUGMENTATION = {"train.augment": "none", "train.augment_target": None}
+# DiffAugment's choice for little data: translation and cutout on every image (p = 1, no adaptation)
+TRANSLATION_CUTOUT = {"train.augment": "translation,cutout", "train.augment_target": None}
 FULL = {"model.options": {"g_width": 64, "d_width": 64}, "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}  # fashion-dcgan's
 
 
@@ -74,13 +76,12 @@ CONFIGS = {
     "small-ada": ("fashion-small-ada", {}),
     "small-noaug": ("fashion-small-ada", {**NO_AUGMENTATION}),
     "small-diffaug": ("fashion-small-ada", {"train.augment_target": None}),  # DiffAugment: p = 1 always
-    "small-diffaug-tc": ("fashion-small-ada", {"train.augment": "translation,cutout", "train.augment_target": None}),
+    "small-diffaug-tc": ("fashion-small-ada", {**TRANSLATION_CUTOUT}),
     # the default recipe's width and learning rate on the 1,000 images: a D that memorises sooner
     "small-ada-full": ("fashion-small-ada", {**FULL}),
     "small-noaug-full": ("fashion-small-ada", {**FULL, **NO_AUGMENTATION}),
     # DiffAugment's choice for little data (translation and cutout, every image, p = 1) at full width
-    "small-diffaug-tc-full": ("fashion-small-ada", {**FULL, "train.augment": "translation,cutout",
-                                                    "train.augment_target": None}),
+    "small-diffaug-tc-full": ("fashion-small-ada", {**FULL, **TRANSLATION_CUTOUT}),
     # ... and on all 60,000 training images: how far 60 times the data moves FID at this budget, the
     # most that augmentation (which stands in for more data) could be expected to recover
     "alldata-noaug-full": ("fashion-small-ada", {"data.options": {"per_class": None}, **FULL, **NO_AUGMENTATION}),

@@ -15,7 +15,7 @@
 # DEVICE=cpu runs the same steps on the CPU, tiny, to check this script before spending GPU time.
 #
 # With the session's device tool, from the repository root here:
-#   echo /.fmnist/ >> .git/info/exclude; mkdir -p .fmnist; cp /usr/share/datasets/fashion-mnist/* .fmnist/
+#   mkdir -p .fmnist; cp /usr/share/datasets/fashion-mnist/* .fmnist/
 #   run(command="bash tools/gpu_check.sh paths 2>&1", carry=[".fmnist"], timeout_s=540)
 set -uo pipefail
 cd "$(dirname "$0")/.."
