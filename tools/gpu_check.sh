@@ -76,16 +76,17 @@ EOF
   cp -r "$R/dcgan" "$R/dcgan-on-cpu"
   step resume-on-cpu "${GL[@]}" train --resume "$R/dcgan-on-cpu" --set train.device=cpu \
     --steps "$(( $(newest_step "$R/dcgan") + 20 ))"
-  # torchrun with NCCL on one GPU (the single-node launcher path; several GPUs need several devices)
-  if [ "$DEVICE" = cuda ]; then
-    step torchrun-nccl "$(dirname "$(command -v "$PY")")/torchrun" --standalone --nproc-per-node=1 -m ganland train \
-      fashion-dcgan "${DATA[@]}" --steps 300 --out "$R/torchrun"
-  fi
   # the ResNet recipe the GPU is for, and the conditional one with its accuracy
   step train-sngan "${GL[@]}" train fashion-sngan "${DATA[@]}" "${SHORT[@]}" --out "$R/sngan"
   step eval-sngan "${GL[@]}" eval "$R/sngan" --n "$N" --device "$DEVICE"
   step train-cond "${GL[@]}" train fashion-dcgan-cond "${DATA[@]}" "${SHORT[@]}" --out "$R/cond"
   step eval-cond "${GL[@]}" eval "$R/cond" --n "$N" --device "$DEVICE"
+  # torchrun with NCCL on one GPU (the single-node launcher path; several GPUs need several devices),
+  # last and bounded, so that a collective that hangs in a sandbox costs nothing else
+  if [ "$DEVICE" = cuda ]; then
+    step torchrun-nccl timeout 150 "$(dirname "$(command -v "$PY")")/torchrun" --standalone --nproc-per-node=1 \
+      -m ganland train fashion-dcgan "${DATA[@]}" --steps 300 --out "$R/torchrun"
+  fi
 }
 
 small() {  # issue 16's small-data pair at a GPU's step rate, learning curves and the summary JSON
