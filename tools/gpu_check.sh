@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # One call on a GPU machine: every CUDA path of ganland once, with its numbers, then (second part)
-# what a 2-core CPU cannot train in a session. Nothing here has run on a GPU yet (docs/distributed.md).
+# what a 2-core CPU cannot train in a session. Run on one H200 on 2026-12-04, every step rc=0; its
+# numbers are in docs/distributed.md ("What has run on a GPU").
 #
-#   bash tools/gpu_check.sh paths          # about 5 minutes on one GPU: train, eval, sample,
+#   bash tools/gpu_check.sh paths          # 5.5 minutes on an H200: train, eval, sample,
 #                                          # resume (same device and onto the CPU), torchrun + NCCL, ResNet
 #   bash tools/gpu_check.sh small MINUTES  # the small-data pair of issue 16 (1,000 Fashion-MNIST images,
 #                                          # no augmentation against translation + cutout), MINUTES each
+#   bash tools/gpu_check.sh levers [MIN]   # fashion-dcgan as it is, compiled, at batch 256, both (MIN each,
+#                                          # 0.6: 4.5 minutes on an H200)
 #
 # Needs Fashion-MNIST's four IDX files in $FMNIST (default .fmnist/ in the repository root: copy
 # /usr/share/datasets/fashion-mnist/* there and carry it; the GPU machine reaches no network) and
@@ -29,9 +32,9 @@ mkdir -p "$OUT" "$R"
 GL=("$PY" -m ganland)
 DATA=(--set "data.root=$FMNIST" --set "train.device=$DEVICE" --no-progress)
 if [ "$DEVICE" = cpu ]; then  # the dry run: same commands, a few steps each
-  TRAIN=(--steps 30); SHORT=(--steps 30); WHOLE=90; SMALL_MIN=${2:-0.2}; N=500
+  TRAIN=(--steps 30); SHORT=(--steps 30); WHOLE=90; SMALL_MIN=${2:-0.2}; N=500; LEVER=(--steps 20)
 else
-  TRAIN=(--minutes 1); SHORT=(--minutes 0.5); WHOLE=2000; SMALL_MIN=${2:-3}; N=10000
+  TRAIN=(--minutes 1); SHORT=(--minutes 0.5); WHOLE=2000; SMALL_MIN=${2:-3}; N=10000; LEVER=(--minutes "${2:-0.6}")
 fi
 
 step() {  # step NAME command...: run it, say how it went and how long it took
@@ -97,8 +100,33 @@ small() {  # issue 16's small-data pair at a GPU's step rate, learning curves an
   tail -n 1 "$OUT/small-data.json"  # the summary; every run's row and curve stay in the file
 }
 
+levers() {  # what buys quality per GPU-minute: the default recipe as it is, compiled, and at batch 256
+  rm -rf "$R"/lever-*
+  local name
+  for name in default compile b256 b256-compile; do
+    local extra=()
+    case $name in
+      default) ;;
+      compile) extra=(--set speed.compile=true) ;;
+      b256) extra=(--set train.batch_size=256) ;;
+      b256-compile) extra=(--set train.batch_size=256 --set speed.compile=true) ;;
+    esac
+    step "train-$name" "${GL[@]}" train fashion-dcgan "${DATA[@]}" "${extra[@]}" "${LEVER[@]}" --out "$R/lever-$name"
+    step "eval-$name" "${GL[@]}" eval "$R/lever-$name" --n "$N" --device "$DEVICE"
+    "$PY" - "$R/lever-$name" <<'EOF'
+import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1] + "/stats.jsonl")) if r.get("kind") == "train"]
+a, b = rows[len(rows) // 2], rows[-1]  # the second half: after compilation and warm-up
+rate = (b["step"] - a["step"]) / max(b["seconds"] - a["seconds"], 1e-9)
+print(f"rate {sys.argv[1]}: {b['step']} steps in {b['seconds']:.0f} s; second half {rate:.1f} steps/s,"
+      f" {rate * b['images'] / b['step']:.0f} images/s")
+EOF
+  done
+}
+
 case "${1:-paths}" in
   paths) paths ;;
   small) small ;;
-  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES]" >&2; exit 2 ;;
+  levers) levers ;;
+  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES] | levers" >&2; exit 2 ;;
 esac
