@@ -28,6 +28,7 @@ from pathlib import Path
 NO_AUGMENTATION = {"train.augment": "none", "train.augment_target": None}
 # DiffAugment's choice for little data: translation and cutout on every image (p = 1, no adaptation)
 TRANSLATION_CUTOUT = {"train.augment": "translation,cutout", "train.augment_target": None}
+SMALL = {"data.options": {"per_class": 100}}  # 1,000 images, the first 100 of each class
 FULL = {"model.options": {"g_width": 64, "d_width": 64}, "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}  # fashion-dcgan's
 
 
@@ -85,7 +86,19 @@ CONFIGS = {
     # ... and on all 60,000 training images: how far 60 times the data moves FID at this budget, the
     # most that augmentation (which stands in for more data) could be expected to recover
     "alldata-noaug-full": ("fashion-small-ada", {"data.options": {"per_class": None}, **FULL, **NO_AUGMENTATION}),
+    # the ResNet recipe (hinge, spectral norm, TTUR) on the 1,000 images: the kind of D that the ADA and
+    # DiffAugment papers saw memorise and drag G down, without and with translation and cutout
+    "small-sngan-noaug": ("fashion-sngan", {**SMALL, **NO_AUGMENTATION}),
+    "small-sngan-tc": ("fashion-sngan", {**SMALL, **TRANSLATION_CUTOUT}),
 }
+AUGMENT_KEYS = set(NO_AUGMENTATION)
+
+
+def unaugmented(name: str, among) -> str | None:
+    """The configuration in `among` that is `name`'s recipe and settings with augmentation off."""
+    recipe, overrides = CONFIGS[name]
+    wanted = {**{k: v for k, v in overrides.items() if k not in AUGMENT_KEYS}, **NO_AUGMENTATION}
+    return next((o for o in among if o != name and CONFIGS[o] == (recipe, wanted)), None)
 
 
 def last_gap(run: Path):
@@ -238,8 +251,8 @@ def main() -> None:
                "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results],
                "png": args.png, "runs": results}
     for name in by:  # each augmented small-data run against the one without, same width (issue 16: >= 0.3)
-        base = "small-noaug" + ("-full" if name.endswith("-full") else "")
-        if name.startswith("small-") and name != base and base in by:
+        base = unaugmented(name, by) if name.startswith("small-") else None
+        if base is not None:
             key = "small_data_fid_reduction_" + name[len("small-"):].replace("-", "_")
             summary[key] = round(1 - by[name]["fid"] / by[base]["fid"], 3)
         if name.startswith("alldata-noaug") and (small := name.replace("alldata", "small")) in by:

@@ -75,3 +75,17 @@ def test_independent_frechet_distance_by_hand():
     assert mod.frechet(a, 2 * rng.normal(size=(4000, 3))) == pytest.approx(3.0, abs=0.3)
     x = mod.as_input(np.full((2, 28, 28, 1), 255, np.uint8))
     assert tuple(x.shape) == (2, 1, 28, 28) and float(x.max()) == 1.0
+
+
+def test_quality_per_minute_pairs_each_augmented_small_data_run_with_its_unaugmented_twin():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quality_per_minute", ROOT / "benchmarks" / "quality_per_minute.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    every = mod.CONFIGS
+    assert mod.unaugmented("small-diffaug-tc-full", every) == "small-noaug-full"  # same width and rates
+    assert mod.unaugmented("small-ada", every) == "small-noaug"
+    assert mod.unaugmented("small-sngan-tc", every) == "small-sngan-noaug"  # the ResNet pair, not the DCGAN's
+    assert mod.unaugmented("small-noaug", every) is None  # a run without augmentation has no baseline
+    assert mod.unaugmented("small-sngan-tc", ["small-noaug", "small-noaug-full"]) is None  # only among those run
