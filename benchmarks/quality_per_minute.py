@@ -91,13 +91,12 @@ CONFIGS = {
     "small-sngan-noaug": ("fashion-sngan", {**SMALL, **NO_AUGMENTATION}),
     "small-sngan-tc": ("fashion-sngan", {**SMALL, **TRANSLATION_CUTOUT}),
 }
-AUGMENT_KEYS = set(NO_AUGMENTATION)
 
 
 def unaugmented(name: str, among) -> str | None:
     """The configuration in `among` that is `name`'s recipe and settings with augmentation off."""
     recipe, overrides = CONFIGS[name]
-    wanted = {**{k: v for k, v in overrides.items() if k not in AUGMENT_KEYS}, **NO_AUGMENTATION}
+    wanted = {**{k: v for k, v in overrides.items() if not k.startswith("train.augment")}, **NO_AUGMENTATION}
     return next((o for o in among if o != name and CONFIGS[o] == (recipe, wanted)), None)
 
 

@@ -3,7 +3,7 @@
 # what a 2-core CPU cannot train in a session. Run on one H200 on 2026-12-04, every step rc=0; its
 # numbers are in docs/distributed.md ("What has run on a GPU").
 #
-#   bash tools/gpu_check.sh paths          # 5.5 minutes on an H200: train, eval, sample,
+#   bash tools/gpu_check.sh paths          # about 5 minutes on an H200: train, eval, sample,
 #                                          # resume (same device and onto the CPU), torchrun + NCCL, ResNet
 #   bash tools/gpu_check.sh small MINUTES  # the small-data pair of issue 16 (1,000 Fashion-MNIST images,
 #                                          # no augmentation against translation + cutout), MINUTES each
@@ -32,7 +32,7 @@ mkdir -p "$OUT" "$R"
 GL=("$PY" -m ganland)
 DATA=(--set "data.root=$FMNIST" --set "train.device=$DEVICE" --no-progress)
 if [ "$DEVICE" = cpu ]; then  # the dry run: same commands, a few steps each
-  TRAIN=(--steps 30); SHORT=(--steps 30); WHOLE=90; SMALL_MIN=${2:-0.2}; N=500; LEVER=(--steps 20)
+  TRAIN=(--steps 30); SHORT=(--steps 30); WHOLE=90; SMALL_MIN=${2:-0.2}; N=500; LEVER=(--steps 120)
 else
   TRAIN=(--minutes 1); SHORT=(--minutes 0.5); WHOLE=2000; SMALL_MIN=${2:-3}; N=10000; LEVER=(--minutes "${2:-0.6}")
 fi
@@ -111,15 +111,21 @@ levers() {  # what buys quality per GPU-minute: the default recipe as it is, com
       b256) extra=(--set train.batch_size=256) ;;
       b256-compile) extra=(--set train.batch_size=256 --set speed.compile=true) ;;
     esac
-    step "train-$name" "${GL[@]}" train fashion-dcgan "${DATA[@]}" "${extra[@]}" "${LEVER[@]}" --out "$R/lever-$name"
+    step "train-$name" "${GL[@]}" train fashion-dcgan "${DATA[@]}" ${extra[@]+"${extra[@]}"} "${LEVER[@]}" \
+      --out "$R/lever-$name"
     step "eval-$name" "${GL[@]}" eval "$R/lever-$name" --n "$N" --device "$DEVICE"
     "$PY" - "$R/lever-$name" <<'EOF'
 import json, sys
 rows = [r for r in map(json.loads, open(sys.argv[1] + "/stats.jsonl")) if r.get("kind") == "train"]
-a, b = rows[len(rows) // 2], rows[-1]  # the second half: after compilation and warm-up
-rate = (b["step"] - a["step"]) / max(b["seconds"] - a["seconds"], 1e-9)
-print(f"rate {sys.argv[1]}: {b['step']} steps in {b['seconds']:.0f} s; second half {rate:.1f} steps/s,"
-      f" {rate * b['images'] / b['step']:.0f} images/s")
+end = rows[-1]  # the last row, written after the run's last pictures and checkpoint
+whole = f"rate {sys.argv[1]}: {end['step']} steps in {end['seconds']:.0f} s"
+steady = [r for r in rows if not r.get("partial")]  # rows of whole logging intervals
+if len(steady) < 2:
+    print(whole + "; too few log rows for a second-half rate")
+else:
+    a, b = steady[len(steady) // 2], steady[-1]  # the second half: after compilation and warm-up
+    rate = (b["step"] - a["step"]) / max(b["seconds"] - a["seconds"], 1e-9)
+    print(f"{whole}; second half {rate:.1f} steps/s, {rate * b['images'] / b['step']:.0f} images/s")
 EOF
   done
 }
@@ -128,5 +134,5 @@ case "${1:-paths}" in
   paths) paths ;;
   small) small ;;
   levers) levers ;;
-  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES] | levers" >&2; exit 2 ;;
+  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES] | levers [MINUTES]" >&2; exit 2 ;;
 esac
