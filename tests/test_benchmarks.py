@@ -58,14 +58,20 @@ def test_toy_mixtures_quick_mode_reports_the_targets(tmp_path):
     assert (tmp_path / "toys.png").stat().st_size > 5000
 
 
-def test_independent_frechet_distance_by_hand():
+def load_benchmark(name: str):
+    """A benchmark script imported as a module (benchmarks/ is no package)."""
     import importlib.util
 
-    import numpy as np
-
-    spec = importlib.util.spec_from_file_location("independent_ranking", ROOT / "benchmarks" / "independent_ranking.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_independent_frechet_distance_by_hand():
+    import numpy as np
+
+    mod = load_benchmark("independent_ranking")
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4000, 3))
     assert abs(mod.frechet(a, a)) < 1e-6
@@ -78,11 +84,7 @@ def test_independent_frechet_distance_by_hand():
 
 
 def test_quality_per_minute_pairs_each_augmented_small_data_run_with_its_unaugmented_twin():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("quality_per_minute", ROOT / "benchmarks" / "quality_per_minute.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("quality_per_minute")
     every = mod.CONFIGS
     assert mod.unaugmented("small-diffaug-tc-full", every) == "small-noaug-full"  # same width and rates
     assert mod.unaugmented("small-ada", every) == "small-noaug"
