@@ -5,7 +5,7 @@ pair D's held-out gap (its loss on held-out reals minus on training reals, at th
 
     python benchmarks/quality_per_minute.py [--minutes 10] [--only sngan,dcgan-half] [--out runs/qpm]
         [--png docs/images/quality-per-minute.png]
-    python benchmarks/quality_per_minute.py --replot printed.json --png ...   # redraw the curves only
+    python benchmarks/quality_per_minute.py --replot printed.json --png ... [--x step]  # redraw the curves only
     python benchmarks/quality_per_minute.py --set train.device=cuda --eval-device cuda ...  # on a GPU
 
 Each run also keeps a checkpoint every tenth of its budget, and each of those is scored afterwards
@@ -121,6 +121,14 @@ def cpu_name() -> str:
 CURVE_POINTS = 10  # checkpoints kept along each run for its learning curve
 
 
+def trained_minutes(run: Path) -> float:
+    """The training minutes of a run folder's newest checkpoint (0 without one)."""
+    from ganland.training.checkpoint import list_checkpoints, load_checkpoint
+
+    found = list_checkpoints(run)
+    return float(load_checkpoint(found[0])["counters"]["seconds"]) / 60 if found else 0.0
+
+
 def curve(run: Path, final, device: str = "cpu") -> list[dict]:
     """FID (10,000 samples, noise seed 0) of each checkpoint of a run, oldest first, and the
     conditional accuracy of a conditional model; the last point is the run's full score. Fewer
@@ -153,8 +161,8 @@ def point(step: int, seconds: float, metrics: dict) -> dict:
     return p
 
 
-def draw(rows: list[dict], png: Path, machine: str) -> None:
-    """FID against training minutes, one line per configuration (log scale)."""
+def draw(rows: list[dict], png: Path, machine: str, x: str = "minutes") -> None:
+    """FID against training minutes (or steps: `x`), one line per configuration (log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,10 +172,10 @@ def draw(rows: list[dict], png: Path, machine: str) -> None:
     for r in rows:
         pts = r.get("curve") or []
         if pts:
-            ax.plot([p["minutes"] for p in pts], [p["fid"] for p in pts], marker="o", ms=3,
+            ax.plot([p[x] for p in pts], [p["fid"] for p in pts], marker="o", ms=3,
                     label=f"{r['config']} ({r['fid']:.1f})")
     ax.set_yscale("log")
-    ax.set_xlabel("training minutes (wall clock)")
+    ax.set_xlabel("training minutes (wall clock)" if x == "minutes" else "training steps (generator updates)")
     ax.set_ylabel("FID, 10,000 samples (bundled net)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
@@ -190,13 +198,15 @@ def main() -> None:
                          "instead of starting afresh: exact resume makes it the same as one longer run")
     ap.add_argument("--png", default="docs/images/quality-per-minute.png", help="where the learning curves go")
     ap.add_argument("--replot", metavar="JSON", help="only redraw the curves from this benchmark's printed summary")
+    ap.add_argument("--x", choices=("minutes", "step"), default="minutes",
+                    help="the curves' x axis (step: for runs that moved between machines, whose minutes differ)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a setting for every configuration, e.g. data.root=DIR or train.device=cuda (repeatable)")
     ap.add_argument("--eval-device", default="cpu", help="where the scored samples are generated (cpu, cuda)")
     args = ap.parse_args()
     if args.replot:
         summary = json.loads(Path(args.replot).read_text())
-        draw(summary["runs"], Path(args.png), summary.get("machine", ""))
+        draw(summary["runs"], Path(args.png), summary.get("machine", ""), args.x)
         return
 
     from ganland.config import load_config, parse_override
@@ -221,9 +231,13 @@ def main() -> None:
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's epoch lines: stdout stays JSON
             if args.extend:  # the checkpoints so far stay for the curve, CURVE_POINTS more come
                 kept = len(list((run / "checkpoints").glob("step_*.pt")))
+                to_go = args.minutes - trained_minutes(run)  # spread over the extension, not the whole run
+                if to_go <= 0:
+                    raise SystemExit(f"{run} has trained {trained_minutes(run):.1f} minutes already; "
+                                     f"--extend needs a larger --minutes (a total, counted from the start)")
                 result = resume(run, {**{k: v for k, v in common.items() if k.startswith("train.")},
                                       "train.minutes": args.minutes, "train.progress": False,
-                                      "train.checkpoint_minutes": cfg.train.checkpoint_minutes,
+                                      "train.checkpoint_minutes": to_go / CURVE_POINTS,
                                       "train.keep_checkpoints": kept + CURVE_POINTS + 2})
             else:
                 result = train(cfg, str(run))

@@ -9,6 +9,9 @@
 #                                          # no augmentation against translation + cutout), MINUTES each
 #   bash tools/gpu_check.sh levers [MIN]   # fashion-dcgan as it is, compiled, at batch 256, both (MIN each,
 #                                          # 0.6: 4.5 minutes on an H200)
+#   bash tools/gpu_check.sh extend MINUTES # continue the run folders that tools/device_carry.py packed into
+#                                          # $CARRY (default .device-carry) to MINUTES of training in all,
+#                                          # side by side (one process each), each new checkpoint scored
 #
 # Needs Fashion-MNIST's four IDX files in $FMNIST (default .fmnist/ in the repository root: copy
 # /usr/share/datasets/fashion-mnist/* there and carry it; the GPU machine reaches no network) and
@@ -130,9 +133,27 @@ EOF
   done
 }
 
+extend() {  # runs trained elsewhere (a CPU hour, say) continued here, all at once: their curves go on
+  local minutes=$1 carry=${CARRY:-.device-carry} dir name seed
+  [ -d "$carry/runs" ] || { echo "no $carry/runs: pack it first with tools/device_carry.py" >&2; return 2; }
+  carry=$(cd "$carry" && pwd)
+  export GANLAND_CACHE="$carry"  # the runs' data.root is null: their (cut) data is found in the cache
+  for dir in "$carry"/runs/*-seed*/; do
+    name=$(basename "$dir"); seed=${name##*-seed}; name=${name%-seed*}
+    step "extend-$name" "$PY" benchmarks/quality_per_minute.py --only "$name" --seed "$seed" --extend \
+      --minutes "$minutes" --out "$carry/runs" --png "$R/$name.png" --set "train.device=$DEVICE" \
+      --eval-device "$DEVICE" > "$OUT/$name.json" 2> "$OUT/$name.log" &
+  done
+  wait
+  tar czf "$OUT/extended-runs.tgz" --exclude=checkpoints -C "$carry" runs  # logs, metrics, pictures
+  grep -h '^== ' "$OUT"/*.log
+  tail -q -n 1 "$OUT"/*.json
+}
+
 case "${1:-paths}" in
   paths) paths ;;
   small) small ;;
   levers) levers ;;
-  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES] | levers [MINUTES]" >&2; exit 2 ;;
+  extend) extend "${2:?give the minutes of training each run should have in all}" ;;
+  *) echo "usage: bash tools/gpu_check.sh paths | small [MINUTES] | levers [MINUTES] | extend MINUTES" >&2; exit 2 ;;
 esac

@@ -129,9 +129,11 @@ class Generator(nn.Module):
         return self.config.model.z_dim
 
     def noise(self, n: int, seed: int = 0, truncation: Optional[float] = None) -> torch.Tensor:
-        """z (n, z_dim) from the run's prior, on this module's device."""
-        gen = torch.Generator(self.device).manual_seed(seed)
-        return sample_z(n, self.z_dim, self.config.model.z_prior, gen, self.device, truncation)
+        """z (n, z_dim) from the run's prior, on this module's device. Drawn on the CPU whatever the
+        device, so that a seed means the same noise, and so the same samples and scores, on a GPU
+        as on a CPU (a CUDA generator draws other numbers from the same seed)."""
+        gen = torch.Generator("cpu").manual_seed(seed)
+        return sample_z(n, self.z_dim, self.config.model.z_prior, gen, "cpu", truncation).to(self.device)
 
     def sample(self, n: int, classes=None, seed: int = 0, batch_size: int = 1000,
                truncation: Optional[float] = None) -> dict[str, np.ndarray]:

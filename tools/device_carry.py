@@ -1,0 +1,100 @@
+"""Pack what a GPU-machine call needs to continue small-data runs there, under the device tool's
+64 MiB limit on what travels (tools/gpu_check.sh extend).
+
+    python tools/device_carry.py --runs /tmp/qs/small-sngan-noaug-seed1 /tmp/qs/small-sngan-tc-seed1 \
+        [--data /usr/share/datasets/fashion-mnist] [--per-class 100] [--into .device-carry]
+
+Writes into --into (gitignored):
+- fashion-mnist/: the test split whole, and the training split cut to its first images, as many as
+  hold --per-class images of every class. A run with data.options.per_class trains on the first
+  that many images of each class in file order, so the cut files give it the very same images
+  (checked here: same indices, same bytes), at 1 MB instead of 26. Point GANLAND_CACHE at --into
+  on the device: a run whose data.root is null finds its files in the cache folder.
+- runs/NAME/: each run folder with its newest checkpoint only (the one a resume reads), its config
+  and its logs; the older checkpoints stay here.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from ganland.data.idx import first_per_class  # noqa: E402
+from ganland.training.checkpoint import list_checkpoints  # noqa: E402
+
+TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def read(folder: Path, stem: str) -> bytes:
+    for name, opener in ((stem + ".gz", gzip.open), (stem, open)):
+        if (folder / name).is_file():
+            with opener(folder / name, "rb") as f:
+                return f.read()
+    raise SystemExit(f"{folder} holds neither {stem}.gz nor {stem}")
+
+
+def cut_training_split(data: Path, into: Path, per_class: int) -> int:
+    """Write the first images of the training split that hold `per_class` of each class; their number."""
+    images, labels = read(data, TRAIN[0]), read(data, TRAIN[1])
+    y = np.frombuffer(labels, np.uint8, offset=8)
+    n_classes = int(y.max()) + 1
+    keep = first_per_class(y, per_class, n_classes, "training split")
+    n = int(keep.max()) + 1  # every kept image lies before this one
+    rows, cols = struct.unpack(">II", images[8:16])
+    cut_images = images[:4] + struct.pack(">I", n) + images[8:16] + images[16:16 + n * rows * cols]
+    cut_labels = labels[:4] + struct.pack(">I", n) + labels[8:8 + n]
+    assert np.array_equal(first_per_class(np.frombuffer(cut_labels, np.uint8, offset=8), per_class, n_classes,
+                                          "cut split"), keep), "the cut split would select other images"
+    for stem, blob in zip(TRAIN, (cut_images, cut_labels)):
+        with gzip.open(into / (stem + ".gz"), "wb") as f:
+            f.write(blob)
+    for stem in TEST:
+        with gzip.open(into / (stem + ".gz"), "wb") as f:
+            f.write(read(data, stem))
+    return n
+
+
+def newest_only(run: Path, into: Path) -> Path:
+    """A copy of run folder `run` in `into` with its newest checkpoint only."""
+    found = list_checkpoints(run)
+    if not found:
+        raise SystemExit(f"{run} has no checkpoint to continue from")
+    dest = into / run.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "checkpoints").mkdir(parents=True)
+    for f in run.iterdir():
+        if f.is_file():
+            shutil.copy2(f, dest / f.name)
+    shutil.copy2(found[0], dest / "checkpoints" / found[0].name)
+    return dest / "checkpoints" / found[0].name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", nargs="+", type=Path, required=True, help="run folders to continue on the device")
+    ap.add_argument("--data", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
+                    help="folder with the four Fashion-MNIST IDX files")
+    ap.add_argument("--per-class", type=int, default=100, help="the runs' data.options.per_class")
+    ap.add_argument("--into", type=Path, default=Path(".device-carry"))
+    args = ap.parse_args()
+    data_dir = args.into / "fashion-mnist"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    n = cut_training_split(args.data, data_dir, args.per_class)
+    print(f"{data_dir}: the first {n} training images (holding {args.per_class} of each class) and the test split")
+    for run in args.runs:
+        print(f"{newest_only(run, args.into / 'runs')}")
+    total = sum(f.stat().st_size for f in args.into.rglob("*") if f.is_file())
+    print(f"{args.into}: {total / 2**20:.1f} MiB to carry")
+
+
+if __name__ == "__main__":
+    main()
