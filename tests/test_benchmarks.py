@@ -91,3 +91,23 @@ def test_quality_per_minute_pairs_each_augmented_small_data_run_with_its_unaugme
     assert mod.unaugmented("small-sngan-tc", every) == "small-sngan-noaug"  # the ResNet pair, not the DCGAN's
     assert mod.unaugmented("small-noaug", every) is None  # a run without augmentation has no baseline
     assert mod.unaugmented("small-sngan-tc", ["small-noaug", "small-noaug-full"]) is None  # only among those run
+
+
+@pytest.mark.e2e
+def test_quality_per_minute_extend_counts_the_minutes_a_run_has_trained(tmp_path):
+    """--extend spreads its new curve checkpoints over the minutes still to go, read from the
+    newest checkpoint (not over the whole budget, which left one point for a short extension)."""
+    from conftest import write_fake_mnist
+    from ganland.config import load_config
+    from ganland.training.runs import resume, train
+
+    mod = load_benchmark("quality_per_minute")
+    assert mod.trained_minutes(tmp_path / "no-run") == 0.0
+    tiny = {"data.name": "mnist", "data.root": str(write_fake_mnist(tmp_path / "mnist")), "model.z_dim": 8,
+            "model.options": {"g_width": 4, "d_width": 4}, "train.batch_size": 16, "train.progress": False,
+            "train.heldout_batches": 1, "train.sample_every": 0, "train.steps": 3}
+    first = train(load_config(None, tiny), str(tmp_path / "run"))
+    early = mod.trained_minutes(first.run_dir)
+    assert 0 < early <= first.seconds / 60  # the clock at the checkpoint, before the run's last writes
+    later = resume(first.run_dir, {"train.steps": 6})
+    assert early < mod.trained_minutes(first.run_dir) <= later.seconds / 60  # the newest checkpoint's
