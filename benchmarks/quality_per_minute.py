@@ -30,6 +30,7 @@ NO_AUGMENTATION = {"train.augment": "none", "train.augment_target": None}
 TRANSLATION_CUTOUT = {"train.augment": "translation,cutout", "train.augment_target": None}
 SMALL = {"data.options": {"per_class": 100}}  # 1,000 images, the first 100 of each class
 FULL = {"model.options": {"g_width": 64, "d_width": 64}, "optim.G.lr": 1.6e-3, "optim.D.lr": 1.6e-3}  # fashion-dcgan's
+WIDE_D = {"model.options": {"g_width": 64, "d_width": 128}}
 
 
 def conditional(g_cond_bn: bool = False, **settings) -> tuple[str, dict]:
@@ -90,6 +91,9 @@ CONFIGS = {
     # DiffAugment papers saw memorise and drag G down, without and with translation and cutout
     "small-sngan-noaug": ("fashion-sngan", {**SMALL, **NO_AUGMENTATION}),
     "small-sngan-tc": ("fashion-sngan", {**SMALL, **TRANSLATION_CUTOUT}),
+    # the full-width DCGAN with twice D's width: a D with more room to memorise the 1,000 images
+    "small-noaug-wide-d": ("fashion-small-ada", {**FULL, **WIDE_D, **NO_AUGMENTATION}),
+    "small-diffaug-tc-wide-d": ("fashion-small-ada", {**FULL, **WIDE_D, **TRANSLATION_CUTOUT}),
 }
 
 
@@ -122,11 +126,30 @@ CURVE_POINTS = 10  # checkpoints kept along each run for its learning curve
 
 
 def trained_minutes(run: Path) -> float:
-    """The training minutes of a run folder's newest checkpoint (0 without one)."""
-    from ganland.training.checkpoint import list_checkpoints, load_checkpoint
+    """The training minutes of the checkpoint a resume of `run` starts from (0 without one)."""
+    from ganland.errors import CheckpointError
+    from ganland.training.checkpoint import latest_checkpoint, list_checkpoints
 
-    found = list_checkpoints(run)
-    return float(load_checkpoint(found[0])["counters"]["seconds"]) / 60 if found else 0.0
+    if not list_checkpoints(run):
+        return 0.0
+    try:
+        return float(latest_checkpoint(run)["counters"]["seconds"]) / 60
+    except CheckpointError:  # none readable: the resume says so, with the reasons
+        return 0.0
+
+
+def extension(run: Path, minutes: float, common: dict) -> dict:
+    """The settings that continue `run` to `minutes` of training in all (--extend): the
+    checkpoints so far stay for the curve and CURVE_POINTS more come, spread over the minutes
+    still to go (not over the whole budget, which would leave a short extension one point)."""
+    done = trained_minutes(run)
+    if minutes <= done:
+        raise SystemExit(f"{run} has trained {done:.1f} minutes already; --extend needs a larger --minutes "
+                         "(a total, counted from the start)")
+    kept = len(list((run / "checkpoints").glob("step_*.pt")))
+    return {**{k: v for k, v in common.items() if k.startswith("train.")}, "train.minutes": minutes,
+            "train.progress": False, "train.checkpoint_minutes": (minutes - done) / CURVE_POINTS,
+            "train.keep_checkpoints": kept + CURVE_POINTS + 2}
 
 
 def curve(run: Path, final, device: str = "cpu") -> list[dict]:
@@ -179,7 +202,8 @@ def draw(rows: list[dict], png: Path, machine: str, x: str = "minutes") -> None:
     ax.set_ylabel("FID, 10,000 samples (bundled net)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"Fashion-MNIST quality per minute{', ' + machine if machine else ''}", fontsize=9)
+    what = "quality per minute" if x == "minutes" else "FID by step"
+    ax.set_title(f"Fashion-MNIST {what}{', ' + machine if machine else ''}", fontsize=9)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
@@ -229,20 +253,13 @@ def main() -> None:
         run = out / f"{name}-seed{args.seed}"
         started = time.time()
         with contextlib.redirect_stdout(sys.stderr):  # the trainer's epoch lines: stdout stays JSON
-            if args.extend:  # the checkpoints so far stay for the curve, CURVE_POINTS more come
-                kept = len(list((run / "checkpoints").glob("step_*.pt")))
-                to_go = args.minutes - trained_minutes(run)  # spread over the extension, not the whole run
-                if to_go <= 0:
-                    raise SystemExit(f"{run} has trained {trained_minutes(run):.1f} minutes already; "
-                                     f"--extend needs a larger --minutes (a total, counted from the start)")
-                result = resume(run, {**{k: v for k, v in common.items() if k.startswith("train.")},
-                                      "train.minutes": args.minutes, "train.progress": False,
-                                      "train.checkpoint_minutes": to_go / CURVE_POINTS,
-                                      "train.keep_checkpoints": kept + CURVE_POINTS + 2})
+            if args.extend:
+                result = resume(run, extension(run, args.minutes, common))
             else:
                 result = train(cfg, str(run))
         score = evaluate_run(run, n=10_000, seed=0, device=args.eval_device)
         m = score.metrics
+        # images_per_s: over the whole run, so for a run extended on another machine, a blend of both
         row = {"config": name, "recipe": recipe, "overrides": overrides, "minutes": args.minutes,
                "steps": result.step, "images_per_s": round(result.step * cfg.train.batch_size * cfg.train.n_critic
                                                             / max(result.seconds, 1e-9), 1),

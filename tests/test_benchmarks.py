@@ -94,9 +94,10 @@ def test_quality_per_minute_pairs_each_augmented_small_data_run_with_its_unaugme
 
 
 @pytest.mark.e2e
-def test_quality_per_minute_extend_counts_the_minutes_a_run_has_trained(tmp_path):
-    """--extend spreads its new curve checkpoints over the minutes still to go, read from the
-    newest checkpoint (not over the whole budget, which left one point for a short extension)."""
+def test_quality_per_minute_extend_spreads_its_checkpoints_over_the_minutes_to_go(tmp_path):
+    """--extend reads the minutes trained from the checkpoint a resume starts from and spreads the
+    new curve checkpoints over the rest (spread over the whole budget, a short extension of a long
+    run got a single point); a total already reached is refused."""
     from conftest import write_fake_mnist
     from ganland.config import load_config
     from ganland.training.runs import resume, train
@@ -110,4 +111,14 @@ def test_quality_per_minute_extend_counts_the_minutes_a_run_has_trained(tmp_path
     early = mod.trained_minutes(first.run_dir)
     assert 0 < early <= first.seconds / 60  # the clock at the checkpoint, before the run's last writes
     later = resume(first.run_dir, {"train.steps": 6})
-    assert early < mod.trained_minutes(first.run_dir) <= later.seconds / 60  # the newest checkpoint's
+    done = mod.trained_minutes(first.run_dir)
+    assert early < done <= later.seconds / 60  # the newest checkpoint's
+
+    kept = len(list((first.run_dir / "checkpoints").glob("step_*.pt")))
+    settings = mod.extension(first.run_dir, done + 5.0, {"train.device": "cpu", "data.root": "elsewhere"})
+    assert settings["train.checkpoint_minutes"] == pytest.approx(5.0 / mod.CURVE_POINTS)
+    assert settings["train.minutes"] == done + 5.0 and settings["train.device"] == "cpu"
+    assert settings["train.keep_checkpoints"] == kept + mod.CURVE_POINTS + 2
+    assert "data.root" not in settings  # only train.* may change on resume
+    with pytest.raises(SystemExit, match="larger --minutes"):
+        mod.extension(first.run_dir, done, {})

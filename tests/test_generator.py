@@ -65,7 +65,7 @@ def test_load_gives_an_nn_module_with_helpers(conditional_run):
 
 
 @pytest.mark.e2e
-def test_a_seed_means_the_same_noise_on_every_device(conditional_run):
+def test_a_seed_means_the_same_noise_on_every_device(conditional_run, monkeypatch):
     """The noise of a seed is drawn on the CPU and moved: a GPU's own generator would draw other
     numbers, and scores at "seed 0" would differ between machines (FID 6.62 on an H200 against
     7.12 on the CPU for one checkpoint before this; 7.121 on both after). The meta device stands in
@@ -73,8 +73,15 @@ def test_a_seed_means_the_same_noise_on_every_device(conditional_run):
     g = ganland.load(conditional_run)
     expected = torch.randn(5, g.z_dim, generator=torch.Generator().manual_seed(7))
     assert torch.equal(g.noise(5, seed=7), expected)
-    moved = g.to("meta").noise(5, seed=7)
+    import ganland.generator as module
+
+    seen = []
+    real = module.sample_z
+    monkeypatch.setattr(module, "sample_z", lambda n, d, prior, gen, device, truncation=None: (
+        seen.append((gen.device.type, str(device), gen.initial_seed())) or real(n, d, prior, gen, device, truncation)))
+    moved = g.to("meta").noise(5, seed=7, truncation=0.5)
     assert moved.device.type == "meta" and moved.shape == expected.shape
+    assert seen == [("cpu", "cpu", 7)]  # drawn by a CPU generator from the seed, then moved
 
 
 @pytest.mark.e2e

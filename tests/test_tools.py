@@ -30,3 +30,22 @@ def test_device_carry_cuts_the_training_split_to_the_same_small_data(tmp_path):
     whole_test, cut_test = (build_mnist("test", root=str(d), download=False) for d in (full, cut))
     assert torch.equal(whole_test.x, cut_test.x)  # the test split travels whole: scores keep their reference
     assert len(build_mnist("train", root=str(cut), download=False)) == 50  # the rest is left behind
+
+
+def test_device_carry_packs_the_newest_checkpoint_and_refuses_to_pack_a_copy_onto_itself(tmp_path):
+    import pytest
+
+    run = tmp_path / "runs-here" / "small-x-seed1"
+    (run / "checkpoints").mkdir(parents=True)
+    for step in (100, 2000, 300):
+        (run / "checkpoints" / f"step_{step:09d}.pt").write_bytes(b"x" * step)
+    (run / "config.yaml").write_text("recipe: x\n")
+    (run / "stats.jsonl").write_text("{}\n")
+    tool = load_tool("device_carry")
+    packed = tool.newest_only(run, tmp_path / "carry" / "runs")
+    assert packed.name == "step_000002000.pt" and packed.stat().st_size == 2000
+    assert sorted(p.name for p in packed.parent.parent.iterdir()) == ["checkpoints", "config.yaml", "stats.jsonl"]
+    assert [p.name for p in packed.parent.iterdir()] == [packed.name]
+    with pytest.raises(SystemExit, match="already in"):  # packing the packed copy would delete it first
+        tool.newest_only(packed.parent.parent, tmp_path / "carry" / "runs")
+    assert packed.is_file()

@@ -8,10 +8,12 @@
 #   bash tools/gpu_check.sh small MINUTES  # the small-data pair of issue 16 (1,000 Fashion-MNIST images,
 #                                          # no augmentation against translation + cutout), MINUTES each
 #   bash tools/gpu_check.sh levers [MIN]   # fashion-dcgan as it is, compiled, at batch 256, both (MIN each,
-#                                          # 0.6: 4.5 minutes on an H200)
+#                                          # 0.6: 4.5 minutes on an H200); LEVERS="default b256" picks some
 #   bash tools/gpu_check.sh extend MINUTES # continue the run folders that tools/device_carry.py packed into
 #                                          # $CARRY (default .device-carry) to MINUTES of training in all,
-#                                          # side by side (one process each), each new checkpoint scored
+#                                          # side by side (one process each), each new checkpoint scored;
+#                                          # with DEVICE=cpu too, for the whole time (no tiny mode: try it
+#                                          # on a copy with MINUTES a little past the runs' own)
 #
 # Needs Fashion-MNIST's four IDX files in $FMNIST (default .fmnist/ in the repository root: copy
 # /usr/share/datasets/fashion-mnist/* there and carry it; the GPU machine reaches no network) and
@@ -106,27 +108,31 @@ small() {  # issue 16's small-data pair at a GPU's step rate, learning curves an
 levers() {  # what buys quality per GPU-minute: the default recipe as it is, compiled, and at batch 256
   rm -rf "$R"/lever-*
   local name
-  for name in default compile b256 b256-compile; do
+  for name in ${LEVERS:-default compile b256 b256-compile}; do
     local extra=()
     case $name in
       default) ;;
       compile) extra=(--set speed.compile=true) ;;
       b256) extra=(--set train.batch_size=256) ;;
       b256-compile) extra=(--set train.batch_size=256 --set speed.compile=true) ;;
+      *) echo "unknown lever $name" >&2; return 2 ;;
     esac
     step "train-$name" "${GL[@]}" train fashion-dcgan "${DATA[@]}" ${extra[@]+"${extra[@]}"} "${LEVER[@]}" \
       --out "$R/lever-$name"
     step "eval-$name" "${GL[@]}" eval "$R/lever-$name" --n "$N" --device "$DEVICE"
     "$PY" - "$R/lever-$name" <<'EOF'
-import json, sys
-rows = [r for r in map(json.loads, open(sys.argv[1] + "/stats.jsonl")) if r.get("kind") == "train"]
+import json, os, sys
+log = sys.argv[1] + "/stats.jsonl"
+rows = [r for r in map(json.loads, open(log)) if r.get("kind") == "train"] if os.path.exists(log) else []
+if not rows:
+    raise SystemExit(f"rate {sys.argv[1]}: no training rows (the run failed before its first log)")
 end = rows[-1]  # the last row, written after the run's last pictures and checkpoint
 whole = f"rate {sys.argv[1]}: {end['step']} steps in {end['seconds']:.0f} s"
 steady = [r for r in rows if not r.get("partial")]  # rows of whole logging intervals
 if len(steady) < 2:
     print(whole + "; too few log rows for a second-half rate")
 else:
-    a, b = steady[len(steady) // 2], steady[-1]  # the second half: after compilation and warm-up
+    a, b = steady[(len(steady) - 1) // 2], steady[-1]  # the second half: after compilation and warm-up
     rate = (b["step"] - a["step"]) / max(b["seconds"] - a["seconds"], 1e-9)
     print(f"{whole}; second half {rate:.1f} steps/s, {rate * b['images'] / b['step']:.0f} images/s")
 EOF
@@ -134,16 +140,21 @@ EOF
 }
 
 extend() {  # runs trained elsewhere (a CPU hour, say) continued here, all at once: their curves go on
-  local minutes=$1 carry=${CARRY:-.device-carry} dir name seed
+  local minutes=$1 carry=${CARRY:-.device-carry} dir name seed found=0
   [ -d "$carry/runs" ] || { echo "no $carry/runs: pack it first with tools/device_carry.py" >&2; return 2; }
   carry=$(cd "$carry" && pwd)
-  export GANLAND_CACHE="$carry"  # the runs' data.root is null: their (cut) data is found in the cache
+  # The runs' data.root is null, so their (cut) data is found in the cache folder; the feature and
+  # speed caches land there too (harmless on the device, where the folder is a copy).
+  export GANLAND_CACHE="$carry"
   for dir in "$carry"/runs/*-seed*/; do
+    [ -d "$dir" ] || continue  # the pattern itself, when nothing matched
+    found=1
     name=$(basename "$dir"); seed=${name##*-seed}; name=${name%-seed*}
     step "extend-$name" "$PY" benchmarks/quality_per_minute.py --only "$name" --seed "$seed" --extend \
-      --minutes "$minutes" --out "$carry/runs" --png "$R/$name.png" --set "train.device=$DEVICE" \
+      --minutes "$minutes" --out "$carry/runs" --png "$OUT/$name.png" --set "train.device=$DEVICE" \
       --eval-device "$DEVICE" > "$OUT/$name.json" 2> "$OUT/$name.log" &
   done
+  [ "$found" = 1 ] || { echo "no run folders (NAME-seedN) in $carry/runs" >&2; return 2; }
   wait
   tar czf "$OUT/extended-runs.tgz" --exclude=checkpoints -C "$carry" runs  # logs, metrics, pictures
   grep -h '^== ' "$OUT"/*.log
