@@ -151,14 +151,19 @@ extend() {  # runs trained elsewhere (a CPU hour, say) continued here, all at on
     found=1
     name=$(basename "$dir"); seed=${name##*-seed}; name=${name%-seed*}
     step "extend-$name" "$PY" benchmarks/quality_per_minute.py --only "$name" --seed "$seed" --extend \
-      --minutes "$minutes" --out "$carry/runs" --png "$OUT/$name.png" --set "train.device=$DEVICE" \
-      --eval-device "$DEVICE" > "$OUT/$name.json" 2> "$OUT/$name.log" &
+      --minutes "$minutes" --out "$carry/runs" --png "$dir/curve.png" --set "train.device=$DEVICE" \
+      --eval-device "$DEVICE" > "$dir/benchmark.json" 2> "$dir/benchmark.log" &
   done
   [ "$found" = 1 ] || { echo "no run folders (NAME-seedN) in $carry/runs" >&2; return 2; }
   wait
-  tar czf "$OUT/extended-runs.tgz" --exclude=checkpoints -C "$carry" runs  # logs, metrics, pictures
-  grep -h '^== ' "$OUT"/*.log
-  tail -q -n 1 "$OUT"/*.json
+  for dir in "$carry"/runs/*-seed*/; do  # each generator as it ended, to score again or look at elsewhere
+    "${GL[@]}" export "$dir" --out "$dir/generator.safetensors" >&2
+  done
+  # One file back (the device tool returns 8 at most): each run's benchmark row and log, curve,
+  # metrics, stats and pictures, and its generator; checkpoints (17 MB each for the ResNet) stay.
+  tar czf "$OUT/extended-runs.tgz" --exclude=checkpoints -C "$carry" runs
+  grep -h '^== ' "$carry"/runs/*/benchmark.log
+  tail -q -n 1 "$carry"/runs/*/benchmark.json
 }
 
 case "${1:-paths}" in
