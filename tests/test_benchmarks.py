@@ -122,3 +122,16 @@ def test_quality_per_minute_extend_spreads_its_checkpoints_over_the_minutes_to_g
     assert "data.root" not in settings  # only train.* may change on resume
     with pytest.raises(SystemExit, match="larger --minutes"):
         mod.extension(first.run_dir, done, {})
+
+
+def test_quality_per_minute_held_out_gap_is_given_at_the_last_epoch_and_averaged(tmp_path):
+    mod = load_benchmark("quality_per_minute")
+    rows = [{"kind": "train", "step": 1}]
+    rows += [{"kind": "epoch", "epoch": e, "heldout_loss_D_real": 1.0 + (e % 2), "train_loss_D_real": 0.5}
+             for e in range(1, 61)]  # gaps alternate 1.5, 0.5
+    (tmp_path / "stats.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    gap = mod.last_gap(tmp_path)
+    assert gap["epoch"] == 60 and gap["gap"] == pytest.approx(0.5)
+    assert gap["gap_mean"] == pytest.approx(1.0) and gap["gap_mean_epochs"] == mod.GAP_EPOCHS
+    (tmp_path / "stats.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    assert mod.last_gap(tmp_path) is None  # no epoch finished
