@@ -135,13 +135,11 @@ CURVE_POINTS = 10  # checkpoints kept along each run for its learning curve
 def trained_minutes(run: Path) -> float:
     """The training minutes of the checkpoint a resume of `run` starts from (0 without one)."""
     from ganland.errors import CheckpointError
-    from ganland.training.checkpoint import latest_checkpoint, list_checkpoints
+    from ganland.training.checkpoint import latest_checkpoint
 
-    if not list_checkpoints(run):
-        return 0.0
     try:
         return float(latest_checkpoint(run)["counters"]["seconds"]) / 60
-    except CheckpointError:  # none readable: the resume says so, with the reasons
+    except CheckpointError:  # none, or none readable: the resume says so, with the reasons
         return 0.0
 
 

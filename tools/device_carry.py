@@ -8,7 +8,7 @@ Writes into --into (gitignored):
 - fashion-mnist/: the test split whole, and the training split cut to its first images, as many as
   hold --per-class images of every class. A run with data.options.per_class trains on the first
   that many images of each class in file order, so the cut files give it the very same images
-  (checked here: same indices, same bytes), at 0.5 MB instead of 26. Point GANLAND_CACHE at --into
+  (checked here: same indices), at 0.5 MB instead of 26. Point GANLAND_CACHE at --into
   on the device: a run whose data.root is null finds its files in the cache folder (where the
   machine has no system copy of its own, which would be looked at first: the same images).
 - runs/NAME/: each run folder with its newest checkpoint only (the one a resume reads), its config
@@ -17,9 +17,7 @@ Writes into --into (gitignored):
 from __future__ import annotations
 
 import argparse
-import gzip
 import shutil
-import struct
 import sys
 from pathlib import Path
 
@@ -28,40 +26,31 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ganland.data.idx import first_per_class  # noqa: E402
+from ganland.data.idx import SPLIT_FILES, find_in, first_per_class, load_idx_pair, write_idx  # noqa: E402
 from ganland.training.checkpoint import list_checkpoints  # noqa: E402
 
-TRAIN = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-TEST = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-
-def read(folder: Path, stem: str) -> bytes:
-    for name, opener in ((stem + ".gz", gzip.open), (stem, open)):
-        if (folder / name).is_file():
-            with opener(folder / name, "rb") as f:
-                return f.read()
-    raise SystemExit(f"{folder} holds neither {stem}.gz nor {stem}")
+def split_files(folder: Path, split: str) -> tuple[Path, Path]:
+    """(images, labels) of one split in `folder`, gzip-compressed or not."""
+    found, missing = find_in(folder, SPLIT_FILES[split])
+    if found is None:
+        raise SystemExit(f"{folder} does not hold {', '.join(missing)} (or them uncompressed)")
+    return found
 
 
 def cut_training_split(data: Path, into: Path, per_class: int) -> int:
-    """Write the first images of the training split that hold `per_class` of each class; their number."""
-    images, labels = read(data, TRAIN[0]), read(data, TRAIN[1])
-    y = np.frombuffer(labels, np.uint8, offset=8)
-    n_classes = int(y.max()) + 1
-    keep = first_per_class(y, per_class, n_classes, "training split")
+    """Write the first images of the training split that hold `per_class` of each class (and the
+    test split whole) into `into`; the number of training images kept."""
+    images, labels = load_idx_pair(*split_files(data, "train"))
+    n_classes = int(labels.max()) + 1
+    keep = first_per_class(labels, per_class, n_classes, "training split")
     n = int(keep.max()) + 1  # every kept image lies before this one
-    rows, cols = struct.unpack(">II", images[8:16])
-    cut_images = images[:4] + struct.pack(">I", n) + images[8:16] + images[16:16 + n * rows * cols]
-    cut_labels = labels[:4] + struct.pack(">I", n) + labels[8:8 + n]
-    if not np.array_equal(first_per_class(np.frombuffer(cut_labels, np.uint8, offset=8), per_class, n_classes,
-                                          "cut split"), keep):
+    if not np.array_equal(first_per_class(labels[:n], per_class, n_classes, "cut split"), keep):
         raise SystemExit("the cut training split would select other images; nothing written")
-    for stem, blob in zip(TRAIN, (cut_images, cut_labels)):
-        with gzip.open(into / (stem + ".gz"), "wb") as f:
-            f.write(blob)
-    for stem in TEST:
-        with gzip.open(into / (stem + ".gz"), "wb") as f:
-            f.write(read(data, stem))
+    for name, array in zip(SPLIT_FILES["train"], (images[:n], labels[:n])):
+        write_idx(into / (name + ".gz"), array)
+    for path in split_files(data, "test"):
+        shutil.copy2(path, into / path.name)
     return n
 
 

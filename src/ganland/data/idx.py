@@ -236,7 +236,7 @@ FASHION_MNIST = IdxSpec(
 )
 
 
-def _find_in(folder: Path, stems: Sequence[str]) -> tuple[Optional[tuple[Path, ...]], list[str]]:
+def find_in(folder: Path, stems: Sequence[str]) -> tuple[Optional[tuple[Path, ...]], list[str]]:
     """Files for `stems` in `folder` (name.gz preferred, then name), or None; the .gz names missing."""
     found, missing = [], []
     for stem in stems:
@@ -259,7 +259,7 @@ def locate_idx_files(spec: IdxSpec, split: str, root: Optional[str], download: b
     if spec.name in APT_PACKAGES:
         fixes.append(f"apt-get install {APT_PACKAGES[spec.name]} (it puts them in {SYSTEM_DIRS[spec.name]}/)")
     system = [SYSTEM_DIRS[spec.name]] if spec.name in SYSTEM_DIRS else []
-    find = lambda folder: _find_in(folder, SPLIT_FILES[split])  # noqa: E731
+    find = lambda folder: find_in(folder, SPLIT_FILES[split])  # noqa: E731
     images, labels = sources.locate(spec.name, split, root, download, find, fetch, fixes, system)
     return images, labels
 
