@@ -6,13 +6,17 @@ pair D's held-out gap (its loss on held-out reals minus on training reals, at th
     python benchmarks/quality_per_minute.py [--minutes 10] [--only sngan,dcgan-half] [--out runs/qpm]
         [--png docs/images/quality-per-minute.png]
     python benchmarks/quality_per_minute.py --replot printed.json --png ... [--x step]  # redraw the curves only
+    python benchmarks/quality_per_minute.py --summarise a.json b.json --png ...  # runs made in separate processes
     python benchmarks/quality_per_minute.py --set train.device=cuda --eval-device cuda ...  # on a GPU
 
 Each run also keeps a checkpoint every tenth of its budget, and each of those is scored afterwards
 (FID of 10,000 samples, the same noise) for the learning curves, drawn into --png: FID against
-training minutes. Prints one JSON object per configuration, then a summary object; takes minutes x
-configurations plus about two minutes of scoring each. Run it alone: two trainings on a 2-core machine slow each
-other down many times over, and the budget is wall-clock time.
+training minutes; `fid_tail` is the mean FID of the curve points in the last fifth of the minutes,
+steadier than one checkpoint's. Prints one JSON object per configuration, then a summary object; takes
+minutes x configurations plus about two minutes of scoring each. Run it alone: two trainings on a
+2-core machine slow each other down many times over, and the budget is wall-clock time. Or run the
+two of a pair side by side, each in its own process with `--set speed.threads=1` (one core each, the
+same conditions for both), and join their printed lines with `--summarise`.
 """
 from __future__ import annotations
 
@@ -189,6 +193,67 @@ def point(step: int, seconds: float, metrics: dict) -> dict:
     return p
 
 
+TAIL = 0.2  # fid_tail: the curve points in this last fraction of the training minutes
+
+
+def tail_fid(points: list[dict]) -> dict | None:
+    """Mean FID over the curve points in the last TAIL of the minutes (and how many there were):
+    one checkpoint's FID moves by about +-0.5 from the next, so a pair is also compared on this."""
+    if not points:
+        return None
+    end = max(p["minutes"] for p in points)
+    tail = [p["fid"] for p in points if p["minutes"] >= (1 - TAIL) * end]
+    return {"fid": round(sum(tail) / len(tail), 2), "points": len(tail), "from_minutes": round((1 - TAIL) * end, 2)}
+
+
+def summarise(results: list[dict], common, png: str, machine: str | None = None) -> dict:
+    """The summary object: the table, and for each augmented small-data run the FID reduction against
+    its unaugmented twin (issue 16 asks for >= 0.3), at the end and over the curves' tails."""
+    by = {r["config"]: r for r in results}
+    if machine is None:
+        machine = cpu_name()
+        if str(common.get("train.device", "")).startswith("cuda"):
+            import torch
+
+            machine += f", {torch.cuda.get_device_name(0)}"
+    summary = {"benchmark": "quality_per_minute", "machine": machine,
+               "cores": os.cpu_count(), "minutes": max((r["minutes"] for r in results), default=0), "settings": common,
+               "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results],
+               "png": png, "runs": results}
+    for name in by:
+        base = unaugmented(name, by) if name.startswith("small-") else None
+        if base is not None:
+            key = "small_data_fid_reduction_" + name[len("small-"):].replace("-", "_")
+            summary[key] = round(1 - by[name]["fid"] / by[base]["fid"], 3)
+            tails = [(by[n].get("fid_tail") or tail_fid(by[n].get("curve") or [])) for n in (name, base)]
+            if all(tails):
+                summary[key + "_tail"] = round(1 - tails[0]["fid"] / tails[1]["fid"], 3)
+        if name.startswith("alldata-noaug") and (small := name.replace("alldata", "small")) in by:
+            key = "all_data_fid_reduction" + name[len("alldata-noaug"):].replace("-", "_")
+            summary[key] = round(1 - by[name]["fid"] / by[small]["fid"], 3)  # 60,000 images against 1,000
+    return summary
+
+
+def printed_rows(paths: list[str]) -> list[dict]:
+    """The per-configuration objects this benchmark printed, from the files its output went to (the
+    summary objects and any other lines are skipped)."""
+    rows = []
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict) and "config" in obj and "curve" in obj:
+                rows.append(obj)
+    if not rows:
+        raise SystemExit(f"no runs printed by this benchmark in {', '.join(paths)}")
+    names = [r["config"] for r in rows]
+    if len(set(names)) < len(names):
+        raise SystemExit(f"a configuration appears twice in {', '.join(paths)}: {sorted(names)}")
+    return rows
+
+
 def draw(rows: list[dict], png: Path, machine: str, x: str = "minutes") -> None:
     """FID against training minutes (or steps: `x`), one line per configuration (log scale)."""
     import matplotlib
@@ -227,6 +292,9 @@ def main() -> None:
                          "instead of starting afresh: exact resume makes it the same as one longer run")
     ap.add_argument("--png", default="docs/images/quality-per-minute.png", help="where the learning curves go")
     ap.add_argument("--replot", metavar="JSON", help="only redraw the curves from this benchmark's printed summary")
+    ap.add_argument("--summarise", metavar="JSON", nargs="+",
+                    help="only join the runs printed by separate processes (a pair run side by side) into one "
+                         "summary and one picture")
     ap.add_argument("--x", choices=("minutes", "step"), default="minutes",
                     help="the curves' x axis (step: for runs that moved between machines, whose minutes differ)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -236,6 +304,15 @@ def main() -> None:
     if args.replot:
         summary = json.loads(Path(args.replot).read_text())
         draw(summary["runs"], Path(args.png), summary.get("machine", ""), args.x)
+        return
+    if args.summarise:
+        rows = printed_rows(args.summarise)
+        cpus = sorted({r.get("cpu", cpu_name()) for r in rows})  # rows printed before "cpu" was added: this one's
+        settings = {json.dumps(r.get("settings"), sort_keys=True) for r in rows}  # null: rows printed before
+        common = json.loads(settings.pop()) if len(settings) == 1 else "different for each run (see runs)"
+        summary = summarise(rows, common, args.png, f"{' / '.join(cpus)}, separate processes")
+        draw(summary["runs"], Path(args.png), summary["machine"], args.x)
+        print(json.dumps(summary))
         return
 
     from ganland.config import load_config, parse_override
@@ -271,28 +348,13 @@ def main() -> None:
                "fid": round(m["fid"], 2), "recall": round(m["recall"], 3), "precision": round(m["precision"], 3),
                "classes": round(m.get("class_coverage", float("nan")) * 10),
                "conditional_accuracy": m.get("conditional_accuracy"),
-               "heldout": last_gap(run), "curve": curve(run, score, args.eval_device),
-               "wall_s": round(time.time() - started, 1), "run": str(run)}
+               "heldout": last_gap(run), "curve": (points := curve(run, score, args.eval_device)),
+               "fid_tail": tail_fid(points),
+               "wall_s": round(time.time() - started, 1), "run": str(run), "cpu": cpu_name(),
+               "settings": common}
         print(json.dumps(row), flush=True)
         results.append(row)
-    by = {r["config"]: r for r in results}
-    machine = cpu_name()
-    if str(common.get("train.device", "")).startswith("cuda"):
-        import torch
-
-        machine += f", {torch.cuda.get_device_name(0)}"
-    summary = {"benchmark": "quality_per_minute", "machine": machine,
-               "cores": os.cpu_count(), "minutes": args.minutes, "settings": common,
-               "table": [{k: r[k] for k in ("config", "steps", "fid", "recall", "classes")} for r in results],
-               "png": args.png, "runs": results}
-    for name in by:  # each augmented small-data run against the one without, same width (issue 16: >= 0.3)
-        base = unaugmented(name, by) if name.startswith("small-") else None
-        if base is not None:
-            key = "small_data_fid_reduction_" + name[len("small-"):].replace("-", "_")
-            summary[key] = round(1 - by[name]["fid"] / by[base]["fid"], 3)
-        if name.startswith("alldata-noaug") and (small := name.replace("alldata", "small")) in by:
-            key = "all_data_fid_reduction" + name[len("alldata-noaug"):].replace("-", "_")
-            summary[key] = round(1 - by[name]["fid"] / by[small]["fid"], 3)  # 60,000 images against 1,000
+    summary = summarise(results, common, args.png)
     draw(results, Path(args.png), summary["machine"])
     print(json.dumps(summary))
 

@@ -135,3 +135,34 @@ def test_quality_per_minute_held_out_gap_is_given_at_the_last_epoch_and_averaged
     assert gap["gap_mean"] == pytest.approx(1.0) and gap["gap_mean_epochs"] == mod.GAP_EPOCHS
     (tmp_path / "stats.jsonl").write_text(json.dumps(rows[0]) + "\n")
     assert mod.last_gap(tmp_path) is None  # no epoch finished
+
+
+def test_quality_per_minute_joins_a_pair_run_in_separate_processes(tmp_path):
+    """A pair trained side by side prints one row per process; --summarise joins them and compares
+    the augmented run with its twin at the end and over the curves' last fifth."""
+    mod = load_benchmark("quality_per_minute")
+
+    def row(config, fids):
+        pts = [{"step": 100 * i, "minutes": 10.0 * i, "fid": f} for i, f in enumerate(fids, 1)]
+        return {"config": config, "minutes": 10.0 * len(fids), "steps": 100 * len(fids), "fid": fids[-1],
+                "recall": 0.5, "classes": 10, "curve": pts}
+
+    # 10 points, minutes 10..100: the tail is minutes >= 80, so the last three points
+    plain = row("small-noaug-wide-d", [50, 20, 15, 12, 11, 10, 10, 12, 10, 11])
+    augmented = row("small-diffaug-tc-wide-d", [50, 20, 15, 12, 10, 9, 8, 7, 8, 6])
+    assert mod.tail_fid(plain["curve"]) == {"fid": 11.0, "points": 3, "from_minutes": 80.0}
+    assert mod.tail_fid([]) is None
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(plain) + "\n" + json.dumps({"benchmark": "quality_per_minute", "runs": []}) + "\n")
+    b.write_text("not json\n" + json.dumps(augmented) + "\n")
+    rows = mod.printed_rows([str(a), str(b)])
+    assert [r["config"] for r in rows] == ["small-noaug-wide-d", "small-diffaug-tc-wide-d"]
+    s = mod.summarise(rows, {}, "x.png", "test machine")
+    assert s["small_data_fid_reduction_diffaug_tc_wide_d"] == round(1 - 6 / 11, 3)
+    assert s["small_data_fid_reduction_diffaug_tc_wide_d_tail"] == round(1 - 7 / 11, 3)
+    assert s["minutes"] == 100.0 and s["machine"] == "test machine"
+    with pytest.raises(SystemExit, match="twice"):
+        mod.printed_rows([str(a), str(a)])
+    (tmp_path / "empty.json").write_text("{}\n")
+    with pytest.raises(SystemExit, match="no runs"):
+        mod.printed_rows([str(tmp_path / "empty.json")])
